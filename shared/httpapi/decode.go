@@ -1,0 +1,170 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/tossgame/migration-server/shared/apperr"
+)
+
+// Field limits. The hash's format is undocumented: bound it generously but firmly.
+const (
+	MaxHashLen     = 256
+	MaxCodeLen     = 1024
+	MaxReferrerLen = 64
+)
+
+// body returns the request body as bytes, enforcing the size limit and a JSON content type.
+func body(req *events.APIGatewayV2HTTPRequest, limit int) ([]byte, error) {
+	if limit <= 0 {
+		limit = DefaultMaxBody
+	}
+	raw := []byte(req.Body)
+	if req.IsBase64Encoded {
+		// Base64 is 4/3 of the payload: check before decoding so a huge body costs nothing.
+		if base64.StdEncoding.DecodedLen(len(req.Body)) > limit+3 {
+			return nil, &apperr.TooLargeError{Limit: limit}
+		}
+		var err error
+		if raw, err = base64.StdEncoding.DecodeString(req.Body); err != nil {
+			return nil, apperr.Input("body is marked base64 but is not valid base64")
+		}
+	}
+	if len(raw) > limit {
+		return nil, &apperr.TooLargeError{Limit: limit}
+	}
+	if ct := header(req.Headers, "content-type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return nil, apperr.Input("Content-Type must be application/json")
+		}
+	}
+	return raw, nil
+}
+
+// object decodes a JSON object into dst strictly: one object, no duplicate keys (two parsers
+// must never read two different requests from one body), valid UTF-8, nothing after it.
+// Unknown keys are ignored so that clients may add fields.
+func object(raw []byte, dst any) error {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return apperr.Input("body is empty; send a JSON object")
+	}
+	if !utf8.Valid(raw) {
+		return apperr.Input("body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	tok, err := dec.Token()
+	if err != nil {
+		return apperr.Input("body is not valid JSON")
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return apperr.Input("body must be a JSON object")
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return apperr.Input("body is not valid JSON")
+		}
+		key, _ := tok.(string)
+		if seen[key] {
+			return apperr.Input(fmt.Sprintf("field %q appears more than once", printable(key)))
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return apperr.Input("body is not valid JSON")
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return apperr.Input("body is not valid JSON")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return apperr.Input("body has data after the JSON object")
+	}
+	if err := json.Unmarshal(raw, dst); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return apperr.Input(fmt.Sprintf("field %q must be a %s", te.Field, kind(te.Type.Kind().String())))
+		}
+		return apperr.Input("body is not valid JSON")
+	}
+	return nil
+}
+
+func kind(k string) string {
+	switch k {
+	case "string":
+		return "string"
+	case "int64", "uint64":
+		return "integer"
+	default:
+		return k
+	}
+}
+
+// text checks a required or optional string field: length in bytes, no control characters and no
+// U+FFFD (what a lone surrogate escape decodes to: the client sent something it did not mean),
+// and no invisible format characters (bidi overrides) that would make logs and consoles lie.
+func text(name, v string, required bool, max int) error {
+	if v == "" {
+		if required {
+			return apperr.Input(fmt.Sprintf("%s is required", name))
+		}
+		return nil
+	}
+	if len(v) > max {
+		return apperr.Input(fmt.Sprintf("%s is longer than %d bytes", name, max))
+	}
+	for _, r := range v {
+		if unicode.IsControl(r) || r == utf8.RuneError || unicode.Is(unicode.Cf, r) {
+			return apperr.Input(fmt.Sprintf("%s contains a control or invalid character", name))
+		}
+	}
+	return nil
+}
+
+// printable keeps a client-supplied key safe to echo in an error message.
+func printable(s string) string {
+	if len(s) > 40 {
+		s = s[:40]
+	}
+	return strings.Map(func(r rune) rune {
+		if unicode.IsPrint(r) {
+			return r
+		}
+		return '?'
+	}, s)
+}
+
+// userKey parses a callback's userKey: decimal digits only (no sign, exponent or fraction), and
+// within int64. JSON numbers are handled as text, so 9007199254740993 stays exact.
+func userKey(s string) (int64, error) {
+	if s == "" {
+		return 0, apperr.Input("userKey is required")
+	}
+	if len(s) > 19 {
+		return 0, apperr.Input("userKey is out of range")
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, apperr.Input("userKey must be a non-negative integer")
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, apperr.Input("userKey is out of range")
+	}
+	return n, nil
+}
