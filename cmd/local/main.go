@@ -1,0 +1,145 @@
+// Command local runs the product on this machine with no AWS account: moto_server for DynamoDB
+// and Secrets Manager (unless AWS_ENDPOINT_URL_DYNAMODB names one), the Toss simulator, and the
+// three routes on http://127.0.0.1:3000, served by the same handlers as the Lambda functions.
+// `make run` starts it; Ctrl-C stops everything it started.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tossgame/migration-server/shared/app"
+	"github.com/tossgame/migration-server/shared/devenv"
+	"github.com/tossgame/migration-server/shared/httpapi"
+	"github.com/tossgame/migration-server/shared/localserver"
+)
+
+type settings struct {
+	addr, sandbox, tossAPI, basicAuth string
+}
+
+func main() {
+	var s settings
+	flag.StringVar(&s.addr, "addr", "127.0.0.1:3000", "where the three routes are served")
+	flag.StringVar(&s.sandbox, "sandbox", "127.0.0.1:3001", "where the Toss simulator mints authorization codes")
+	flag.StringVar(&s.tossAPI, "toss-api", "127.0.0.1:3002", "where the Toss simulator serves the partner API (mTLS)")
+	flag.StringVar(&s.basicAuth, "basic-auth", envOr("UNLINK_BASIC_AUTH", devenv.DefaultBasicAuth), "the unlink callback's Basic Auth value")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, s, os.Stdout, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "local:", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx ends. ready, when not nil, receives the listening address.
+func run(ctx context.Context, s settings, out *os.File, ready chan<- string) error {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	slog.SetDefault(log)
+
+	ln, err := net.Listen("tcp", s.addr) // before starting anything, so a busy port fails fast
+	if err != nil {
+		return err
+	}
+	stack, err := devenv.Start(ctx, devenv.Options{
+		APIAddr: s.tossAPI, SandboxAddr: s.sandbox, BasicAuth: s.basicAuth,
+		Table: "toss-migration-local", Secret: "toss-migration/local",
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stack.Close()
+
+	// The stack's own settings win; the rest (KEEP_PROFILE_FIELDS, VERIFY_HASH, ALLOWED_ORIGINS,
+	// SECRET_TTL) come from this shell, as they would from a function's environment.
+	cfg, err := app.FromEnv(func(k string) string {
+		if v := stack.Getenv(k); v != "" {
+			return v
+		}
+		return os.Getenv(k)
+	}, true)
+	if err != nil {
+		return err
+	}
+	cfg.TossRoots, cfg.Log = stack.CA.Pool(), log
+	handlers := map[string]httpapi.Handler{
+		"status": app.NewStatus(cfg, stack.DB),
+		"link":   app.NewLink(cfg, stack.DB, stack.SM),
+		"unlink": app.NewUnlink(cfg, stack.DB, stack.SM),
+	}
+	srv := &http.Server{Handler: localserver.Handler(handlers), ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	base := "http://" + ln.Addr().String()
+	fmt.Fprint(out, Banner(base, stack.Sim.SandboxURL(), stack.Moto.Endpoint, stack.Table, s.basicAuth))
+	if ready != nil {
+		ready <- base
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	fmt.Fprintln(out, "\nstopping: server, Toss simulator, moto_server")
+	return srv.Shutdown(shutdown)
+}
+
+// Banner is what `make run` prints: where things are, and a walk-through that works as printed.
+func Banner(base, sandbox, moto, table, basicAuth string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `
+Toss login -> game login migration server, running locally
+  API              %s   (status, link, unlink as in template.yaml)
+  Toss simulator   %s/sandbox/authorize   (mints authorization codes)
+  DynamoDB/Secrets %s   (table %s)
+  unlink Basic Auth value: %s
+
+Walk-through (copy and paste):
+%s
+Ctrl-C stops everything.
+`, base, sandbox, moto, table, basicAuth, WalkThrough(base, sandbox, basicAuth))
+	return b.String()
+}
+
+// WalkThrough is a shell script of the whole flow; a test runs it.
+func WalkThrough(base, sandbox, basicAuth string) string {
+	return fmt.Sprintf(`
+  # 1. the game starts: is this player's hash mapped yet?  -> {"isMapped":false}
+  curl -s -X POST %[1]s/api/auth/migration/status -H 'Content-Type: application/json' -d '{"hash":"demo-hash-1"}'; echo
+  # 2. appLogin() in the sandbox: mint a code for Toss user 443731104
+  CODE=$(curl -s -X POST %[2]s/sandbox/authorize -d '{"userKey":443731104}' | sed -E 's/.*"authorizationCode":"([^"]+)".*/\1/')
+  # 3. link the hash to that user  -> {"success":true}
+  curl -s -X POST %[1]s/api/auth/migration/link -H 'Content-Type: application/json' -d '{"hash":"demo-hash-1","authorizationCode":"'"$CODE"'","referrer":"SANDBOX"}'; echo
+  # 4. mapped now  -> {"isMapped":true}
+  curl -s -X POST %[1]s/api/auth/migration/status -H 'Content-Type: application/json' -d '{"hash":"demo-hash-1"}'; echo
+  # 5. Toss calls the unlink callback when the user disconnects  -> {"success":true}
+  curl -s -u '%[3]s' '%[1]s/api/auth/toss/unlink?userKey=443731104&referrer=UNLINK'; echo
+  # 6. the mapping is gone  -> {"isMapped":false}
+  curl -s -X POST %[1]s/api/auth/migration/status -H 'Content-Type: application/json' -d '{"hash":"demo-hash-1"}'; echo
+`, base, sandbox, basicAuth)
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}

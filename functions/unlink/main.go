@@ -1,0 +1,20 @@
+// Command unlink is the Lambda function behind Toss's unlink callback (GET and POST
+// /api/auth/toss/unlink).
+package main
+
+import (
+	"context"
+
+	"github.com/tossgame/migration-server/shared/app"
+	"github.com/tossgame/migration-server/shared/httpapi"
+)
+
+func main() {
+	app.Main(true, func(ctx context.Context, c app.Config) (httpapi.Handler, error) {
+		cfg, err := app.LoadAWS(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return app.NewUnlink(c, app.DynamoDB(cfg), app.SecretsManager(cfg)), nil
+	})
+}

@@ -1,0 +1,370 @@
+// Package devenv starts, on loopback, everything the product depends on — moto_server for
+// DynamoDB and Secrets Manager, a table, a development secret with a throw-away PKI, and the Toss
+// simulator — for the local run, `make invoke` and the tests. No AWS account is needed.
+package devenv
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/tossgame/migration-server/shared/app"
+	"github.com/tossgame/migration-server/shared/devcert"
+	"github.com/tossgame/migration-server/shared/secrets"
+	"github.com/tossgame/migration-server/shared/store"
+	"github.com/tossgame/migration-server/shared/toss/tosssim"
+)
+
+// Region is the region every local client uses (moto accepts any).
+const Region = "ap-northeast-2"
+
+// DefaultBasicAuth is the local callback's Basic Auth value.
+const DefaultBasicAuth = "local-unlink:local-secret"
+
+// MotoHint is how to get moto_server, for error messages.
+const MotoHint = `moto_server not found on PATH: install it with  pip install 'moto[server]'  ` +
+	`(or point AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_SECRETS_MANAGER at a running one)`
+
+// Moto is a moto_server (one this package started, or one named by the environment) behind a
+// Proxy: clients get the proxy's endpoints.
+type Moto struct {
+	Endpoint string // the DynamoDB endpoint (the proxy)
+	Secrets  string // the Secrets Manager endpoint (the proxy)
+	Proxy    *Proxy // in front of DynamoDB
+	// SecretsProxy is in front of Secrets Manager: the same Proxy unless the environment names
+	// two different servers.
+	SecretsProxy *Proxy
+	cmd          *exec.Cmd
+	log          bytes.Buffer
+}
+
+// StartMoto uses the server named by AWS_ENDPOINT_URL_DYNAMODB (and
+// AWS_ENDPOINT_URL_SECRETS_MANAGER) when set, and otherwise starts moto_server on a free loopback
+// port. A missing moto_server is an error, never a skip.
+func StartMoto(ctx context.Context) (*Moto, error) {
+	m := &Moto{}
+	ddb, sm := os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"), os.Getenv("AWS_ENDPOINT_URL_SECRETS_MANAGER")
+	if ddb == "" {
+		if err := m.start(ctx); err != nil {
+			return nil, err
+		}
+		ddb, sm = m.Endpoint, m.Endpoint
+	}
+	if sm == "" {
+		sm = ddb
+	}
+	var err error
+	if m.Proxy, err = NewProxy(ddb); err != nil {
+		m.Close()
+		return nil, err
+	}
+	m.SecretsProxy = m.Proxy
+	if sm != ddb {
+		if m.SecretsProxy, err = NewProxy(sm); err != nil {
+			m.Close()
+			return nil, err
+		}
+	}
+	m.Endpoint, m.Secrets = m.Proxy.URL(), m.SecretsProxy.URL()
+	return m, nil
+}
+
+func (m *Moto) start(ctx context.Context) error {
+	bin, err := exec.LookPath("moto_server")
+	if err != nil {
+		return errors.New(MotoHint)
+	}
+	port, err := FreePort()
+	if err != nil {
+		return err
+	}
+	m.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", port)
+	m.cmd = exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
+	m.cmd.Stdout, m.cmd.Stderr = &m.log, &m.log
+	// Its own process group, killed with us even if we die without cleaning up.
+	m.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := m.cmd.Start(); err != nil {
+		return fmt.Errorf("start moto_server: %w", err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(m.Endpoint + "/moto-api/")
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			m.Close()
+			return fmt.Errorf("moto_server did not answer on %s: %s", m.Endpoint, m.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Close stops the proxies and a moto_server this package started.
+func (m *Moto) Close() {
+	if m == nil {
+		return
+	}
+	if m.Proxy != nil {
+		m.Proxy.Close()
+	}
+	if m.SecretsProxy != nil && m.SecretsProxy != m.Proxy {
+		m.SecretsProxy.Close()
+	}
+	if m.cmd != nil && m.cmd.Process != nil {
+		_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
+		_ = m.cmd.Wait()
+	}
+}
+
+// Environ is what a process needs to reach this moto_server with the AWS SDK.
+func (m *Moto) Environ() []string {
+	return []string{
+		"AWS_ENDPOINT_URL_DYNAMODB=" + m.Endpoint,
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + m.Secrets,
+		"AWS_REGION=" + Region,
+		"AWS_ACCESS_KEY_ID=test",
+		"AWS_SECRET_ACCESS_KEY=test",
+	}
+}
+
+// AWSConfig is an SDK configuration for this moto_server.
+func (m *Moto) AWSConfig() aws.Config {
+	return aws.Config{Region: Region, Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
+}
+
+// DynamoDB returns a client of this moto_server.
+func (m *Moto) DynamoDB() *dynamodb.Client {
+	return dynamodb.NewFromConfig(m.AWSConfig(), func(o *dynamodb.Options) { o.BaseEndpoint = &m.Endpoint })
+}
+
+// SecretsManager returns a client of this moto_server.
+func (m *Moto) SecretsManager() *secretsmanager.Client {
+	return secretsmanager.NewFromConfig(m.AWSConfig(), func(o *secretsmanager.Options) { o.BaseEndpoint = &m.Secrets })
+}
+
+// CreateTable creates the mapping table as template.yaml declares it.
+func CreateTable(ctx context.Context, db *dynamodb.Client, name string) error {
+	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:            &name,
+		BillingMode:          types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(store.KeyAttribute), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String(store.KeyAttribute), KeyType: types.KeyTypeHash}},
+	})
+	var inUse *types.ResourceInUseException
+	if errors.As(err, &inUse) {
+		return nil
+	}
+	return err
+}
+
+// PutSecret creates (or replaces the value of) a JSON secret and returns its ARN.
+func PutSecret(ctx context.Context, sm *secretsmanager.Client, name string, doc secrets.Document) (string, error) {
+	raw, _ := json.Marshal(doc)
+	s := string(raw)
+	out, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: &name, SecretString: &s})
+	if err == nil {
+		return aws.ToString(out.ARN), nil
+	}
+	var exists *smtypes.ResourceExistsException
+	if !errors.As(err, &exists) {
+		return "", err
+	}
+	put, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: &name, SecretString: &s})
+	if err != nil {
+		return "", err
+	}
+	return aws.ToString(put.ARN), nil
+}
+
+// Stack is a whole local backend: moto_server, a table, a secret, and the Toss simulator.
+type Stack struct {
+	Moto      *Moto
+	Sim       *tosssim.Server
+	CA        *devcert.CA
+	CAFile    string // the simulator's CA, for TOSS_API_CA_FILE
+	Table     string
+	SecretID  string
+	Key       []byte
+	AAD       string
+	BasicAuth string
+	Doc       secrets.Document
+	DB        *dynamodb.Client
+	SM        *secretsmanager.Client
+
+	ownMoto bool
+	dir     string
+}
+
+// Options choose addresses and names; the zero value picks free ports and unique names.
+type Options struct {
+	Moto        *Moto  // share a running moto_server; nil starts (or finds) one
+	APIAddr     string // the simulator's mTLS API; default 127.0.0.1:0
+	SandboxAddr string // the simulator's code minting endpoint; default 127.0.0.1:0
+	Table       string
+	Secret      string
+	BasicAuth   string // default DefaultBasicAuth; use NoBasicAuth for none
+	Dir         string // where to write the CA file; default a new temporary folder
+}
+
+// NoBasicAuth asks for a secret without an unlinkBasicAuth value.
+const NoBasicAuth = "\x00none"
+
+// Start brings the stack up.
+func Start(ctx context.Context, opt Options) (*Stack, error) {
+	s := &Stack{Moto: opt.Moto}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close()
+		}
+	}()
+	if s.Moto == nil {
+		m, err := StartMoto(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.Moto, s.ownMoto = m, true
+	}
+	s.DB, s.SM = s.Moto.DynamoDB(), s.Moto.SecretsManager()
+	s.Table = or(opt.Table, "toss-migration-"+Unique())
+	if err := CreateTable(ctx, s.DB, s.Table); err != nil {
+		return nil, fmt.Errorf("create table: %w", err)
+	}
+
+	var err error
+	if s.CA, err = devcert.NewCA("Local Toss simulator CA"); err != nil {
+		return nil, err
+	}
+	srvCert, srvKey, err := s.CA.Issue("localhost", []string{"localhost", "127.0.0.1", "::1"}, false)
+	if err != nil {
+		return nil, err
+	}
+	cliCert, cliKey, err := s.CA.Issue("partner-client", nil, true)
+	if err != nil {
+		return nil, err
+	}
+	s.Key = make([]byte, 32)
+	rand.Read(s.Key)
+	s.AAD = "LOCAL_AAD_" + Unique()
+	s.BasicAuth = or(opt.BasicAuth, DefaultBasicAuth)
+	if s.BasicAuth == NoBasicAuth {
+		s.BasicAuth = ""
+	}
+	s.Doc = secrets.Document{
+		DecryptionKey:   base64.StdEncoding.EncodeToString(s.Key),
+		AAD:             s.AAD,
+		MTLSCertificate: string(cliCert),
+		MTLSPrivateKey:  string(cliKey),
+		UnlinkBasicAuth: s.BasicAuth,
+	}
+	if s.SecretID, err = PutSecret(ctx, s.SM, or(opt.Secret, "toss-migration/"+Unique()), s.Doc); err != nil {
+		return nil, fmt.Errorf("create secret: %w", err)
+	}
+
+	if s.Sim, err = tosssim.New(tosssim.Config{Key: s.Key, AAD: s.AAD, ClientCAs: s.CA.Pool(),
+		ServerCertPEM: srvCert, ServerKeyPEM: srvKey}); err != nil {
+		return nil, err
+	}
+	if err := s.Sim.Start(or(opt.APIAddr, "127.0.0.1:0"), or(opt.SandboxAddr, "127.0.0.1:0")); err != nil {
+		return nil, fmt.Errorf("start Toss simulator: %w", err)
+	}
+
+	s.dir = opt.Dir
+	if s.dir == "" {
+		if s.dir, err = os.MkdirTemp("", "toss-migration-"); err != nil {
+			return nil, err
+		}
+	}
+	s.CAFile = filepath.Join(s.dir, "toss-simulator-ca.pem")
+	if err := os.WriteFile(s.CAFile, s.CA.CertPEM(), 0o600); err != nil {
+		return nil, err
+	}
+	ok = true
+	return s, nil
+}
+
+// Config is the app configuration that points the handlers at this stack.
+func (s *Stack) Config() app.Config {
+	c, err := app.FromEnv(s.Getenv, true)
+	if err != nil {
+		panic(err) // every value is ours
+	}
+	c.TossRoots = s.CA.Pool()
+	return c
+}
+
+// Getenv answers the function settings of this stack, as a Lambda function's environment would.
+func (s *Stack) Getenv(name string) string {
+	for _, kv := range s.Environ() {
+		if k, v, _ := strings.Cut(kv, "="); k == name {
+			return v
+		}
+	}
+	return ""
+}
+
+// Environ is the environment of a function process (the bootstrap binary) using this stack.
+func (s *Stack) Environ() []string {
+	return append(s.Moto.Environ(),
+		"TABLE_NAME="+s.Table,
+		"SECRET_ID="+s.SecretID,
+		"TOSS_API_BASE_URL="+s.Sim.APIURL(),
+		"TOSS_API_CA_FILE="+s.CAFile,
+	)
+}
+
+// Close stops what Start started.
+func (s *Stack) Close() {
+	if s.Sim != nil {
+		s.Sim.Close()
+	}
+	if s.ownMoto {
+		s.Moto.Close()
+	}
+}
+
+// Unique returns a short random name part.
+func Unique() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// FreePort asks the kernel for a free loopback port.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
