@@ -1,0 +1,724 @@
+package functions
+
+// These tests check template.yaml against the code: cfn-lint must be silent, the SAM transform must
+// succeed, and the CloudFormation it produces must route, permit, configure and protect exactly
+// what the functions need. The transform runs offline (functions/testdata/transform.py, with
+// Python's aws-sam-translator, which cfn-lint installs) once per test binary.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tossgame/migration-server/shared/app"
+	"github.com/tossgame/migration-server/shared/localserver"
+	"github.com/tossgame/migration-server/shared/migration"
+	"github.com/tossgame/migration-server/shared/store"
+)
+
+type obj = map[string]any
+
+// functionID is the template's logical id of a function named as in localserver.Routes.
+func functionID(name string) string {
+	return strings.ToUpper(name[:1]) + name[1:] + "Function"
+}
+
+// wantActions is each function's complete IAM permission set (besides the basic execution role
+// SAM attaches for logging). TransactWriteItems is authorised by the actions of its parts.
+var wantActions = map[string][]string{
+	"status": {"dynamodb:GetItem"},
+	"link":   {"dynamodb:GetItem", "dynamodb:PutItem", "secretsmanager:GetSecretValue"},
+	"unlink": {"dynamodb:DeleteItem", "dynamodb:GetItem", "secretsmanager:GetSecretValue"},
+}
+
+// wantResource is the one resource each service's actions may apply to.
+var wantResource = map[string]any{
+	"dynamodb":       obj{"Fn::GetAtt": []any{"MappingTable", "Arn"}},
+	"secretsmanager": obj{"Ref": "SecretArn"},
+}
+
+const basicExecutionRole = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test's directory")
+		}
+		dir = parent
+	}
+}
+
+var transformed struct {
+	once sync.Once
+	tpl  obj
+	err  error
+}
+
+// cfn is the transformed template (CloudFormation JSON), computed once per test binary.
+func cfn(t *testing.T) obj {
+	t.Helper()
+	root := moduleRoot(t)
+	transformed.once.Do(func() {
+		py, err := exec.LookPath("python3")
+		if err != nil {
+			transformed.err = errors.New("python3 is not on PATH; install Python 3 and `pip install cfn-lint` (it brings aws-sam-translator)")
+			return
+		}
+		cmd := exec.Command(py, filepath.Join("functions", "testdata", "transform.py"), "template.yaml")
+		cmd.Dir = root
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			transformed.err = fmt.Errorf("transform.py template.yaml: %v\n%s", err, stderr.String())
+			return
+		}
+		var tpl obj
+		if err := json.Unmarshal(stdout.Bytes(), &tpl); err != nil {
+			transformed.err = fmt.Errorf("transform.py printed no JSON template: %v", err)
+			return
+		}
+		transformed.tpl = tpl
+	})
+	if transformed.err != nil {
+		t.Fatal(transformed.err)
+	}
+	return transformed.tpl
+}
+
+// get walks nested objects by key; a missing key gives nil.
+func get(v any, keys ...string) any {
+	for _, k := range keys {
+		m, ok := v.(obj)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+// resources returns the resources of one type by logical id.
+func resources(tpl obj, typ string) map[string]obj {
+	out := map[string]obj{}
+	all, _ := tpl["Resources"].(obj)
+	for id, r := range all {
+		if r, ok := r.(obj); ok && r["Type"] == typ {
+			out[id] = r
+		}
+	}
+	return out
+}
+
+func resource(t *testing.T, tpl obj, id, typ string) obj {
+	t.Helper()
+	r, ok := get(tpl, "Resources", id).(obj)
+	if !ok {
+		t.Fatalf("the template has no resource %s", id)
+	}
+	if r["Type"] != typ {
+		t.Fatalf("%s is a %v, want %s", id, r["Type"], typ)
+	}
+	return r
+}
+
+// strings of a value that is a string or a list of strings.
+func stringList(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return []string{v}
+	case []any:
+		var out []string
+		for _, e := range v {
+			out = append(out, stringList(e)...)
+		}
+		return out
+	}
+	return nil
+}
+
+var subRef = regexp.MustCompile(`\$\{([A-Za-z0-9]+)(\.[A-Za-z0-9.]+)?\}`)
+
+// refsTo lists the resources of ids that v refers to (Ref, Fn::GetAtt, or ${Id} in Fn::Sub).
+func refsTo(v any, ids map[string]bool) []string {
+	found := map[string]bool{}
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case obj:
+			for k, e := range v {
+				switch k {
+				case "Ref":
+					if s, ok := e.(string); ok && ids[s] {
+						found[s] = true
+					}
+				case "Fn::GetAtt":
+					if l := stringList(e); len(l) > 0 {
+						if id := strings.SplitN(l[0], ".", 2)[0]; ids[id] {
+							found[id] = true
+						}
+					}
+				case "Fn::Sub":
+					for _, s := range stringList(e) {
+						for _, m := range subRef.FindAllStringSubmatch(s, -1) {
+							if ids[m[1]] {
+								found[m[1]] = true
+							}
+						}
+					}
+				}
+				walk(e)
+			}
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		}
+	}
+	walk(v)
+	out := make([]string, 0, len(found))
+	for id := range found {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestTemplatePassesCfnLint(t *testing.T) {
+	lint, err := exec.LookPath("cfn-lint")
+	if err != nil {
+		t.Fatal("cfn-lint is not on PATH: pip install cfn-lint")
+	}
+	// Informational checks too: the template must draw no remark at all.
+	cmd := exec.Command(lint, "--format", "parseable", "--include-checks", "I", "--", "template.yaml")
+	cmd.Dir = moduleRoot(t)
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Fatalf("cfn-lint template.yaml: %v\n%s", err, out)
+	}
+}
+
+func TestTemplateTransforms(t *testing.T) {
+	tpl := cfn(t)
+	if n := len(resources(tpl, "AWS::Lambda::Function")); n != len(localserver.Routes) {
+		t.Errorf("the transform produced %d Lambda functions, want %d (one per entry of localserver.Routes)", n, len(localserver.Routes))
+	}
+	for id, r := range tpl["Resources"].(obj) {
+		if typ, _ := get(r, "Type").(string); strings.HasPrefix(typ, "AWS::Serverless::") {
+			t.Errorf("%s is still a %s after the transform", id, typ)
+		}
+	}
+}
+
+func TestRoutesAreLocalServerRoutes(t *testing.T) {
+	tpl := cfn(t)
+	fns := map[string]bool{}
+	want := map[string]string{} // "METHOD /path" -> function logical id
+	for name, routes := range localserver.Routes {
+		fns[functionID(name)] = true
+		for _, r := range routes {
+			want[r.Method+" "+r.Path] = functionID(name)
+		}
+	}
+
+	apis := resources(tpl, "AWS::ApiGatewayV2::Api")
+	if len(apis) != 1 {
+		t.Fatalf("the template has %d AWS::ApiGatewayV2::Api, want exactly 1", len(apis))
+	}
+	got := map[string]string{}
+	add := func(key string, target any) {
+		ids := refsTo(target, fns)
+		if len(ids) != 1 {
+			t.Errorf("route %s integrates with %v, want exactly one function", key, ids)
+			return
+		}
+		if prev, dup := got[key]; dup {
+			t.Errorf("route %s is declared twice (%s, %s)", key, prev, ids[0])
+		}
+		got[key] = ids[0]
+	}
+	// SAM puts the routes of an HttpApi in its OpenAPI body ...
+	for _, api := range apis {
+		paths, _ := get(api, "Properties", "Body", "paths").(obj)
+		for path, ops := range paths {
+			ops, _ := ops.(obj)
+			for method, op := range ops {
+				if strings.HasPrefix(method, "x-") || method == "parameters" {
+					continue
+				}
+				key := strings.ToUpper(method) + " " + path
+				integ := get(op, "x-amazon-apigateway-integration")
+				if integ == nil {
+					t.Errorf("route %s has no integration", key)
+					continue
+				}
+				if v := get(integ, "payloadFormatVersion"); v != "2.0" {
+					t.Errorf("route %s uses payload format %v, want 2.0 (what localserver builds)", key, v)
+				}
+				add(key, get(integ, "uri"))
+			}
+		}
+	}
+	// ... but a template may also declare routes as resources.
+	integrations := resources(tpl, "AWS::ApiGatewayV2::Integration")
+	integIDs := map[string]bool{}
+	for id := range integrations {
+		integIDs[id] = true
+	}
+	for id, r := range resources(tpl, "AWS::ApiGatewayV2::Route") {
+		key, _ := get(r, "Properties", "RouteKey").(string)
+		in := refsTo(get(r, "Properties", "Target"), integIDs)
+		if len(in) != 1 {
+			t.Errorf("route %s (%s) targets %v, want one integration", id, key, in)
+			continue
+		}
+		add(key, get(integrations[in[0]], "Properties", "IntegrationUri"))
+	}
+
+	for key, fn := range want {
+		if got[key] == "" {
+			t.Errorf("route %s (localserver.Routes) is missing from the template", key)
+		} else if got[key] != fn {
+			t.Errorf("route %s goes to %s, want %s", key, got[key], fn)
+		}
+	}
+	for key, fn := range got {
+		if want[key] == "" {
+			t.Errorf("the template routes %s to %s, but localserver.Routes has no such route", key, fn)
+		}
+	}
+}
+
+func TestAPIStageCORSAndAccessLogs(t *testing.T) {
+	tpl := cfn(t)
+	stages := resources(tpl, "AWS::ApiGatewayV2::Stage")
+	if len(stages) != 1 {
+		t.Fatalf("the template has %d API stages, want 1 ($default)", len(stages))
+	}
+	for id, st := range stages {
+		if v := get(st, "Properties", "StageName"); v != "$default" {
+			t.Errorf("%s is stage %v, want $default (ApiUrl has no stage path)", id, v)
+		}
+		for _, k := range []string{"ThrottlingBurstLimit", "ThrottlingRateLimit"} {
+			if get(st, "Properties", "DefaultRouteSettings", k) == nil {
+				t.Errorf("%s has no DefaultRouteSettings.%s", id, k)
+			}
+		}
+		dest := refsTo(get(st, "Properties", "AccessLogSettings", "DestinationArn"), map[string]bool{"HttpApiAccessLogGroup": true})
+		if len(dest) != 1 {
+			t.Errorf("%s does not log to HttpApiAccessLogGroup", id)
+		}
+		format, _ := get(st, "Properties", "AccessLogSettings", "Format").(string)
+		var fields map[string]string
+		if err := json.Unmarshal([]byte(format), &fields); err != nil {
+			t.Fatalf("%s access log format is not a JSON object of strings: %v\n%s", id, err, format)
+		}
+		var names []string
+		for k, v := range fields {
+			names = append(names, k)
+			// The unlink GET carries userKey in its query string; its Authorization header is the secret.
+			for _, bad := range []string{"query", "header", "authoriz", "path"} {
+				if strings.Contains(strings.ToLower(v), bad) {
+					t.Errorf("access log field %s = %s may leak request data (%s)", k, v, bad)
+				}
+			}
+		}
+		sort.Strings(names)
+		wantNames := []string{"httpMethod", "integrationError", "integrationLatency", "ip", "protocol",
+			"requestId", "requestTime", "responseLength", "routeKey", "status"}
+		if !slices.Equal(names, wantNames) {
+			t.Errorf("access log fields %v, want %v", names, wantNames)
+		}
+	}
+	lg := resource(t, tpl, "HttpApiAccessLogGroup", "AWS::Logs::LogGroup")
+	if !slices.Equal(refsTo(get(lg, "Properties", "RetentionInDays"), map[string]bool{"LogRetentionDays": true}), []string{"LogRetentionDays"}) {
+		t.Errorf("HttpApiAccessLogGroup retention is %v, want Ref LogRetentionDays", get(lg, "Properties", "RetentionInDays"))
+	}
+
+	// CORS: answered by API Gateway; exact origins only, POST and its preflight, Content-Type.
+	for id, api := range resources(tpl, "AWS::ApiGatewayV2::Api") {
+		cors := get(api, "Properties", "Body", "x-amazon-apigateway-cors")
+		if cors == nil {
+			t.Fatalf("%s has no CORS configuration", id)
+		}
+		var configs []obj
+		if branches, ok := get(cors, "Fn::If").([]any); ok && len(branches) == 3 {
+			for _, b := range branches[1:] {
+				c, _ := b.(obj)
+				configs = append(configs, c)
+			}
+		} else {
+			c, _ := cors.(obj)
+			configs = append(configs, c)
+		}
+		for _, c := range configs {
+			if c == nil {
+				t.Fatalf("%s CORS configuration is not an object: %v", id, cors)
+			}
+			if m := stringList(c["allowMethods"]); !slices.Equal(m, []string{http.MethodPost, http.MethodOptions}) {
+				t.Errorf("%s CORS allowMethods %v, want [POST OPTIONS]", id, m)
+			}
+			if h := stringList(c["allowHeaders"]); !slices.Equal(h, []string{"content-type"}) {
+				t.Errorf("%s CORS allowHeaders %v, want [content-type]", id, h)
+			}
+			if c["allowCredentials"] == true {
+				t.Errorf("%s CORS allows credentials", id)
+			}
+			origins, _ := json.Marshal(c["allowOrigins"])
+			if c["allowOrigins"] == nil || strings.Contains(string(origins), "*") {
+				t.Errorf("%s CORS allowOrigins %s, want exact origins", id, origins)
+			}
+		}
+	}
+}
+
+func TestRolesAreLeastPrivilege(t *testing.T) {
+	tpl := cfn(t)
+
+	// No wildcard in any Action or Resource of any policy, anywhere.
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case obj:
+			for k, e := range v {
+				switch k {
+				case "Action", "Resource", "NotAction", "NotResource":
+					b, _ := json.Marshal(e)
+					if strings.Contains(string(b), "*") {
+						t.Errorf("%s.%s has a wildcard: %s", path, k, b)
+					}
+				}
+				walk(path+"."+k, e)
+			}
+		case []any:
+			for i, e := range v {
+				walk(fmt.Sprintf("%s[%d]", path, i), e)
+			}
+		}
+	}
+	walk("", tpl["Resources"])
+
+	if n := len(resources(tpl, "AWS::IAM::Policy")) + len(resources(tpl, "AWS::IAM::ManagedPolicy")); n != 0 {
+		t.Errorf("the template has %d stand-alone IAM policies; permissions belong in each function's role", n)
+	}
+	for name, want := range wantActions {
+		id := functionID(name)
+		fn := resource(t, tpl, id, "AWS::Lambda::Function")
+		roleIDs := refsTo(get(fn, "Properties", "Role"), map[string]bool{id + "Role": true})
+		if len(roleIDs) != 1 {
+			t.Errorf("%s does not use its own role %sRole (Role = %v)", id, id, get(fn, "Properties", "Role"))
+			continue
+		}
+		role := resource(t, tpl, roleIDs[0], "AWS::IAM::Role")
+		if got := stringList(get(role, "Properties", "ManagedPolicyArns")); !slices.Equal(got, []string{basicExecutionRole}) {
+			t.Errorf("%s managed policies %v, want only %s", roleIDs[0], got, basicExecutionRole)
+		}
+		var actions []string
+		policies, _ := get(role, "Properties", "Policies").([]any)
+		for _, p := range policies {
+			stmts, _ := get(p, "PolicyDocument", "Statement").([]any)
+			for _, s := range stmts {
+				s, _ := s.(obj)
+				if s["Effect"] != "Allow" {
+					continue
+				}
+				if s["NotAction"] != nil || s["NotResource"] != nil {
+					t.Errorf("%s has a NotAction/NotResource statement", roleIDs[0])
+				}
+				for _, a := range stringList(s["Action"]) {
+					actions = append(actions, a)
+					service := strings.SplitN(a, ":", 2)[0]
+					wantRes, ok := wantResource[service]
+					if !ok {
+						continue // reported below as an unexpected action
+					}
+					res := s["Resource"]
+					if l, ok := res.([]any); ok && len(l) == 1 {
+						res = l[0]
+					}
+					gotJSON, _ := json.Marshal(res)
+					wantJSON, _ := json.Marshal(wantRes)
+					if !bytes.Equal(gotJSON, wantJSON) {
+						t.Errorf("%s allows %s on %s, want only %s", id, a, gotJSON, wantJSON)
+					}
+				}
+			}
+		}
+		sort.Strings(actions)
+		actions = slices.Compact(actions)
+		if !slices.Equal(actions, want) {
+			t.Errorf("%s may %v, want exactly %v", id, actions, want)
+		}
+		if name == "status" {
+			for _, a := range actions {
+				if strings.HasPrefix(strings.ToLower(a), "secretsmanager:") {
+					t.Errorf("StatusFunction may %s: status never reads the secret", a)
+				}
+			}
+		}
+	}
+}
+
+func TestFunctionsBuildAndRunAsTheCodeExpects(t *testing.T) {
+	tpl := cfn(t)
+	root := moduleRoot(t)
+	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Errorf("no Makefile at the module root (sam build runs its build-<LogicalId> targets): %v", err)
+	}
+	for name := range localserver.Routes {
+		id := functionID(name)
+		fn := resource(t, tpl, id, "AWS::Lambda::Function")
+		if v := get(fn, "Metadata", "BuildMethod"); v != "makefile" {
+			t.Errorf("%s Metadata.BuildMethod = %v, want makefile", id, v)
+		}
+		if _, err := os.Stat(filepath.Join(root, "functions", name, "main.go")); err != nil {
+			t.Errorf("%s has no main package: %v", id, err)
+		}
+		if makefile != nil {
+			recipe, ok := makeRecipe(string(makefile), "build-"+id)
+			switch {
+			case !ok:
+				t.Errorf("the Makefile has no build-%s: target", id)
+			case !strings.Contains(recipe, "./functions/"+name) || !strings.Contains(recipe, "ARTIFACTS_DIR") ||
+				!strings.Contains(recipe, "bootstrap"):
+				t.Errorf("build-%s does not build ./functions/%s into $(ARTIFACTS_DIR)/bootstrap:\n%s", id, name, recipe)
+			case !strings.Contains(recipe, "GOARCH=arm64") || !strings.Contains(recipe, "GOOS=linux"):
+				t.Errorf("build-%s does not build for linux/arm64 (the template's architecture):\n%s", id, recipe)
+			}
+		}
+
+		p := get(fn, "Properties").(obj)
+		if p["Runtime"] != "provided.al2023" || p["Handler"] != "bootstrap" {
+			t.Errorf("%s runs %v/%v, want provided.al2023/bootstrap", id, p["Runtime"], p["Handler"])
+		}
+		if a := stringList(p["Architectures"]); !slices.Equal(a, []string{"arm64"}) {
+			t.Errorf("%s architectures %v, want [arm64]", id, a)
+		}
+		if timeout, _ := p["Timeout"].(float64); timeout != localserver.Timeout.Seconds() || timeout >= 30 {
+			t.Errorf("%s timeout %v s, want localserver.Timeout (%v), below API Gateway's 30 s", id, p["Timeout"], localserver.Timeout)
+		}
+		if m, _ := p["MemorySize"].(float64); m < 256 {
+			t.Errorf("%s memory %v MB, want at least 256", id, p["MemorySize"])
+		}
+		if f := get(p, "LoggingConfig", "LogFormat"); f != "JSON" {
+			t.Errorf("%s log format %v, want JSON", id, f)
+		}
+
+		var group obj
+		for _, lg := range resources(tpl, "AWS::Logs::LogGroup") {
+			if n, _ := get(lg, "Properties", "LogGroupName", "Fn::Sub").(string); n == "/aws/lambda/${"+id+"}" {
+				group = lg
+			}
+		}
+		if group == nil {
+			t.Errorf("%s has no log group /aws/lambda/${%s}", id, id)
+		} else if r := get(group, "Properties", "RetentionInDays"); !slices.Equal(refsTo(r, map[string]bool{"LogRetentionDays": true}), []string{"LogRetentionDays"}) {
+			t.Errorf("%s log group retention is %v, want Ref LogRetentionDays", id, r)
+		}
+	}
+}
+
+// makeRecipe returns the recipe lines of a Makefile target.
+func makeRecipe(makefile, target string) (string, bool) {
+	lines := strings.Split(makefile, "\n")
+	for i, l := range lines {
+		if !strings.HasPrefix(l, target+":") {
+			continue
+		}
+		var recipe []string
+		for _, r := range lines[i+1:] {
+			if !strings.HasPrefix(r, "\t") {
+				break
+			}
+			recipe = append(recipe, r)
+		}
+		return strings.Join(recipe, "\n"), true
+	}
+	return "", false
+}
+
+func TestTableIsProtected(t *testing.T) {
+	tpl := cfn(t)
+	tables := resources(tpl, "AWS::DynamoDB::Table")
+	if len(tables) != 1 {
+		t.Fatalf("the template has %d tables, want 1", len(tables))
+	}
+	tbl := resource(t, tpl, "MappingTable", "AWS::DynamoDB::Table")
+	for _, k := range []string{"DeletionPolicy", "UpdateReplacePolicy"} {
+		if tbl[k] != "Retain" {
+			t.Errorf("MappingTable %s = %v, want Retain", k, tbl[k])
+		}
+	}
+	checks := []struct {
+		path []string
+		want any
+	}{
+		{[]string{"BillingMode"}, "PAY_PER_REQUEST"},
+		{[]string{"PointInTimeRecoverySpecification", "PointInTimeRecoveryEnabled"}, true},
+		{[]string{"SSESpecification", "SSEEnabled"}, true},
+		{[]string{"DeletionProtectionEnabled"}, true},
+	}
+	for _, c := range checks {
+		if got := get(tbl["Properties"], c.path...); got != c.want {
+			t.Errorf("MappingTable %s = %v, want %v", strings.Join(c.path, "."), got, c.want)
+		}
+	}
+	keys, _ := json.Marshal(get(tbl, "Properties", "KeySchema"))
+	wantKeys, _ := json.Marshal([]obj{{"AttributeName": store.KeyAttribute, "KeyType": "HASH"}})
+	if !bytes.Equal(keys, wantKeys) {
+		t.Errorf("MappingTable key schema %s, want %s (store.KeyAttribute only)", keys, wantKeys)
+	}
+	attrs, _ := json.Marshal(get(tbl, "Properties", "AttributeDefinitions"))
+	wantAttrs, _ := json.Marshal([]obj{{"AttributeName": store.KeyAttribute, "AttributeType": "S"}})
+	if !bytes.Equal(attrs, wantAttrs) {
+		t.Errorf("MappingTable attributes %s, want %s", attrs, wantAttrs)
+	}
+}
+
+func TestAlarmsAndOutputs(t *testing.T) {
+	tpl := cfn(t)
+	alarms := resources(tpl, "AWS::CloudWatch::Alarm")
+	find := func(namespace, metric, dimension, target string) bool {
+		for id, a := range alarms {
+			p, _ := a["Properties"].(obj)
+			if p["Namespace"] != namespace || p["MetricName"] != metric {
+				continue
+			}
+			dims, _ := p["Dimensions"].([]any)
+			if len(dims) != 1 || get(dims[0], "Name") != dimension ||
+				!slices.Equal(refsTo(get(dims[0], "Value"), map[string]bool{target: true}), []string{target}) {
+				continue
+			}
+			if p["TreatMissingData"] != "notBreaching" {
+				t.Errorf("alarm %s TreatMissingData = %v, want notBreaching", id, p["TreatMissingData"])
+			}
+			if !slices.Equal(refsTo(p["AlarmActions"], map[string]bool{"AlarmTopicArn": true}), []string{"AlarmTopicArn"}) {
+				t.Errorf("alarm %s does not notify AlarmTopicArn", id)
+			}
+			return true
+		}
+		return false
+	}
+	for name := range localserver.Routes {
+		id := functionID(name)
+		for _, metric := range []string{"Errors", "Throttles"} {
+			if !find("AWS/Lambda", metric, "FunctionName", id) {
+				t.Errorf("no AWS/Lambda %s alarm on %s", metric, id)
+			}
+		}
+	}
+	if !find("AWS/ApiGateway", "5xx", "ApiId", "HttpApi") {
+		t.Error("no AWS/ApiGateway 5xx alarm with dimension ApiId = HttpApi")
+	}
+
+	outputs, _ := tpl["Outputs"].(obj)
+	for _, k := range []string{"ApiUrl", "UnlinkCallbackUrl", "TableName"} {
+		if get(outputs, k, "Value") == nil {
+			t.Errorf("output %s is missing", k)
+		}
+	}
+	unlink, _ := get(outputs, "UnlinkCallbackUrl", "Value", "Fn::Sub").(string)
+	if len(localserver.Routes["unlink"]) == 0 || !strings.HasSuffix(unlink, localserver.Routes["unlink"][0].Path) ||
+		!strings.Contains(unlink, "${HttpApi}") {
+		t.Errorf("UnlinkCallbackUrl is %q, want the API's URL + the unlink route", unlink)
+	}
+	if refs := refsTo(get(outputs, "TableName", "Value"), map[string]bool{"MappingTable": true}); len(refs) != 1 {
+		t.Errorf("TableName output does not name MappingTable")
+	}
+}
+
+// appEnv is every variable shared/app reads through its Getenv (env("NAME") in app.go).
+func appEnv(t *testing.T) map[string]bool {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join(moduleRoot(t), "shared", "app", "app.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, m := range regexp.MustCompile(`\benv\("([A-Z0-9_]+)"\)`).FindAllStringSubmatch(string(src), -1) {
+		out[m[1]] = true
+	}
+	if len(out) == 0 {
+		t.Fatal(`found no env("NAME") in shared/app/app.go`)
+	}
+	return out
+}
+
+func TestEnvironmentIsWhatAppReads(t *testing.T) {
+	tpl := cfn(t)
+	known := appEnv(t)
+	want := map[string][]string{
+		"status": {"ALLOWED_ORIGINS", "TABLE_NAME"},
+		"link":   {"ALLOWED_ORIGINS", "KEEP_PROFILE_FIELDS", "SECRET_ID", "TABLE_NAME", "VERIFY_HASH"},
+		"unlink": {"ALLOWED_ORIGINS", "SECRET_ID", "TABLE_NAME"},
+	}
+	params, _ := tpl["Parameters"].(obj)
+	for name := range localserver.Routes {
+		id := functionID(name)
+		fn := resource(t, tpl, id, "AWS::Lambda::Function")
+		vars, _ := get(fn, "Properties", "Environment", "Variables").(obj)
+		var got []string
+		for k, v := range vars {
+			got = append(got, k)
+			if !known[k] {
+				t.Errorf("%s sets %s, which shared/app does not read", id, k)
+			}
+			// A variable set straight from a parameter: its default and allowed values must be
+			// settings app.FromEnv accepts.
+			if ref, ok := get(v, "Ref").(string); ok && params[ref] != nil {
+				var samples []string
+				if d, ok := get(params, ref, "Default").(string); ok {
+					samples = append(samples, d)
+				}
+				samples = append(samples, stringList(get(params, ref, "AllowedValues"))...)
+				for _, s := range samples {
+					env := map[string]string{"TABLE_NAME": "t", "SECRET_ID": "s", k: s}
+					if _, err := app.FromEnv(func(n string) string { return env[n] }, true); err != nil {
+						t.Errorf("%s=%q (parameter %s) is refused by app.FromEnv: %v", k, s, ref, err)
+					}
+				}
+			}
+		}
+		sort.Strings(got)
+		if !slices.Equal(got, want[name]) {
+			t.Errorf("%s environment %v, want %v", id, got, want[name])
+		}
+	}
+
+	// KeepProfileFields' pattern accepts exactly lists of migration.ProfileFields.
+	pattern, _ := get(params, "KeepProfileFields", "AllowedPattern").(string)
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		t.Fatalf("KeepProfileFields AllowedPattern %q: %v", pattern, err)
+	}
+	for _, ok := range append([]string{"", strings.Join(migration.ProfileFields, ",")}, migration.ProfileFields...) {
+		if !re.MatchString(ok) {
+			t.Errorf("KeepProfileFields refuses %q", ok)
+		}
+	}
+	for _, bad := range []string{"all", "*", "name, phone", "name,", "userKey"} {
+		if re.MatchString(bad) {
+			t.Errorf("KeepProfileFields accepts %q", bad)
+		}
+	}
+}
