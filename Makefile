@@ -12,7 +12,7 @@ FN          ?= status
 EVENT       ?= events/status.json
 FUZZTIME    ?= 10s
 
-.PHONY: all run test test-go lint build host invoke fuzz clean \
+.PHONY: all run test lint build host invoke fuzz bench bench-check bench-ci clean \
 	build-StatusFunction build-LinkFunction build-UnlinkFunction
 
 all: lint test
@@ -53,7 +53,26 @@ host:
 
 ## invoke: run a real bootstrap through the Lambda Runtime API harness (sam local invoke, without Docker)
 invoke: host
-	$(GO) run ./cmd/invoke -fn $(FN) -binary $(HOST_DIR)/$(FN)/bootstrap -event $(EVENT)
+	$(GO) run ./cmd/invoke -name $(FN) -binary $(HOST_DIR)/$(FN)/bootstrap -event $(EVENT)
 
 clean:
 	rm -rf .aws-sam bin
+
+## fuzz: every Fuzz target for FUZZTIME each (CI: 10s)
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+## bench: the performance table (bench/results.md); bench-check: fail when a budget is broken
+bench:
+	$(GO) run ./cmd/bench -out bench/results.md
+
+bench-check:
+	$(GO) run ./cmd/bench -check
+
+## bench-ci: the deterministic budgets only (sizes, call counts, allocations), as CI runs them
+bench-ci:
+	$(GO) run ./cmd/bench -check -deterministic

@@ -332,6 +332,9 @@ func (s *Stack) Environ() []string {
 		"SECRET_ID="+s.SecretID,
 		"TOSS_API_BASE_URL="+s.Sim.APIURL(),
 		"TOSS_API_CA_FILE="+s.CAFile,
+		// What Lambda sets for the template's LoggingConfig: JSON logs at INFO.
+		"AWS_LAMBDA_LOG_FORMAT=JSON",
+		"AWS_LAMBDA_LOG_LEVEL=INFO",
 	)
 }
 

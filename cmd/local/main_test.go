@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/tossgame/migration-server/shared/devenv"
+)
+
+// The walk-through `make run` prints must work as printed: run it with bash and curl against a
+// real local server (on free ports, so it can run beside a developer's `make run`).
+func TestTheWalkThroughWorksAsPrinted(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Fatal("curl is needed for this test: apt-get install curl")
+	}
+	ports := make([]int, 3)
+	for i := range ports {
+		p, err := devenv.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[i] = p
+	}
+	s := settings{
+		addr:      fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		sandbox:   fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		tossAPI:   fmt.Sprintf("127.0.0.1:%d", ports[2]),
+		basicAuth: devenv.DefaultBasicAuth,
+	}
+	out, err := os.CreateTemp(t.TempDir(), "banner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready, done := make(chan string, 1), make(chan error, 1)
+	go func() { done <- run(ctx, s, out, ready) }()
+	var base string
+	select {
+	case base = <-ready:
+	case err := <-done:
+		t.Fatalf("the local server did not start: %v", err)
+	}
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	}()
+
+	script := WalkThrough(base, "http://"+s.sandbox, s.basicAuth)
+	banner, _ := os.ReadFile(out.Name())
+	if !strings.Contains(string(banner), script) {
+		t.Fatalf("the banner does not show the walk-through:\n%s", banner)
+	}
+	got, err := exec.Command("bash", "-euo", "pipefail", "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("walk-through failed: %v\n%s", err, got)
+	}
+	want := "{\"isMapped\":false}\n{\"success\":true}\n{\"isMapped\":true}\n{\"success\":true}\n{\"isMapped\":false}\n"
+	if string(got) != want {
+		t.Fatalf("walk-through printed\n%s\nwant\n%s", got, want)
+	}
+}
+
+// README shows the walk-through exactly as `make run` prints it with its default ports.
+func TestREADMEShowsTheWalkThroughAsPrinted(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := WalkThrough("http://127.0.0.1:3000", "http://127.0.0.1:3001", devenv.DefaultBasicAuth)
+	if !strings.Contains(string(readme), strings.TrimSpace(script)) {
+		t.Fatalf("README.md does not contain the walk-through as printed:\n%s", script)
+	}
+}
