@@ -2,19 +2,6 @@
 // /api/auth/toss/unlink).
 package main
 
-import (
-	"context"
+import "github.com/tossgame/migration-server/shared/app"
 
-	"github.com/tossgame/migration-server/shared/app"
-	"github.com/tossgame/migration-server/shared/httpapi"
-)
-
-func main() {
-	app.Main(true, func(ctx context.Context, c app.Config) (httpapi.Handler, error) {
-		cfg, err := app.LoadAWS(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return app.NewUnlink(c, app.DynamoDB(cfg), app.SecretsManager(cfg)), nil
-	})
-}
+func main() { app.Main(true, app.BuildUnlink) }

@@ -87,9 +87,6 @@ func fixture(t *testing.T, name string) string {
 			}
 		}
 	})
-	if errors.Is(buildErr, exec.ErrNotFound) {
-		t.Skip("go tool not found:", buildErr)
-	}
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
