@@ -11,12 +11,10 @@ import (
 	"github.com/tossgame/migration-server/shared/devenv"
 )
 
-// The walk-through `make run` prints must work as printed: run it with bash and curl against a
-// real local server (on free ports, so it can run beside a developer's `make run`).
-func TestTheWalkThroughWorksAsPrinted(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Fatal("curl is needed for this test: apt-get install curl")
-	}
+// startLocal runs the local server as `make run` does, on free ports (so tests can run beside a
+// developer's `make run`), until the test ends.
+func startLocal(t *testing.T) (settings, string, []byte) {
+	t.Helper()
 	ports := make([]int, 3)
 	for i := range ports {
 		p, err := devenv.FreePort()
@@ -44,15 +42,23 @@ func TestTheWalkThroughWorksAsPrinted(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("the local server did not start: %v", err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
-	}()
-
-	script := WalkThrough(base, "http://"+s.sandbox, s.basicAuth)
+	})
 	banner, _ := os.ReadFile(out.Name())
+	return s, base, banner
+}
+
+// The walk-through `make run` prints must work as printed: run it with bash and curl.
+func TestTheWalkThroughWorksAsPrinted(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Fatal("curl is needed for this test: apt-get install curl")
+	}
+	s, base, banner := startLocal(t)
+	script := WalkThrough(base, "http://"+s.sandbox, s.basicAuth)
 	if !strings.Contains(string(banner), script) {
 		t.Fatalf("the banner does not show the walk-through:\n%s", banner)
 	}
@@ -75,5 +81,23 @@ func TestREADMEShowsTheWalkThroughAsPrinted(t *testing.T) {
 	script := WalkThrough("http://127.0.0.1:3000", "http://127.0.0.1:3001", devenv.DefaultBasicAuth)
 	if !strings.Contains(string(readme), strings.TrimSpace(script)) {
 		t.Fatalf("README.md does not contain the walk-through as printed:\n%s", script)
+	}
+}
+
+// A newcomer's client written from the migration guide's sample code works unchanged.
+func TestTheGuidesSampleClientLinksAgainstTheLocalServer(t *testing.T) {
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Fatal("node (18 or later) is needed for this test: apt-get install nodejs")
+	}
+	s, base, _ := startLocal(t)
+	for i, want := range []string{`{"isMapped":true}`, `{"isMapped":true}`} {
+		// The second run finds the hash mapped and skips appLogin, as the guide intends.
+		out, err := exec.Command("node", "testdata/guide-client.mjs", base, "http://"+s.sandbox, "guide-hash", "443731199").CombinedOutput()
+		if err != nil {
+			t.Fatalf("run %d: %v\n%s", i+1, err, out)
+		}
+		if lines := strings.Split(strings.TrimSpace(string(out)), "\n"); lines[len(lines)-1] != want {
+			t.Fatalf("run %d printed %s, want the hash mapped", i+1, out)
+		}
 	}
 }
