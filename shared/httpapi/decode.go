@@ -78,10 +78,12 @@ func object(raw []byte, dst any) error {
 			return apperr.Input("body is not valid JSON")
 		}
 		key, _ := tok.(string)
-		if seen[key] {
+		// encoding/json matches keys to fields case-insensitively: "hash" and "HASH" are one field.
+		fk := foldKey(key)
+		if seen[fk] {
 			return apperr.Input(fmt.Sprintf("field %q appears more than once", printable(key)))
 		}
-		seen[key] = true
+		seen[fk] = true
 		var skip json.RawMessage
 		if err := dec.Decode(&skip); err != nil {
 			return apperr.Input("body is not valid JSON")
@@ -101,6 +103,20 @@ func object(raw []byte, dst any) error {
 		return apperr.Input("body is not valid JSON")
 	}
 	return nil
+}
+
+// foldKey maps a key to the smallest rune of each rune's case-fold orbit, so that two keys have
+// the same foldKey exactly when strings.EqualFold holds, which is how encoding/json matches.
+func foldKey(s string) string {
+	return strings.Map(func(r rune) rune {
+		for {
+			f := unicode.SimpleFold(r)
+			if f <= r {
+				return f
+			}
+			r = f
+		}
+	}, s)
 }
 
 func kind(k string) string {

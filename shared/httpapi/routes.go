@@ -134,7 +134,9 @@ func authorize(ctx context.Context, source BasicAuthSource, h string) error {
 		return apperr.ErrUnauthorized
 	}
 	got, err := base64.StdEncoding.DecodeString(cred)
-	if err != nil {
+	// Only the canonical encoding: the decoder also takes CR/LF and non-zero padding bits, which
+	// would let many different headers pass for the one configured value.
+	if err != nil || base64.StdEncoding.EncodeToString(got) != cred {
 		return apperr.ErrUnauthorized
 	}
 	g, w := sha256.Sum256(got), sha256.Sum256([]byte(want))
