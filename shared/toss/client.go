@@ -163,6 +163,11 @@ func (c *Client) VerifyHash(ctx context.Context, hash string) (bool, error) {
 	if errors.As(err, &fail) && (fail.Status == http.StatusUnauthorized || fail.Code == "4010") {
 		return false, nil
 	}
+	if errors.Is(err, apperr.ErrInvalidCode) {
+		// invalid_grant here is about the hash check, not the player's code: it must not tell
+		// the client to log in again.
+		return false, fmt.Errorf("anon-key/verify: %w: unexpected invalid_grant", apperr.ErrTossUnavailable)
+	}
 	if err != nil {
 		return false, fmt.Errorf("anon-key/verify: %w", err)
 	}
@@ -233,7 +238,7 @@ func decodeEnvelope(status int, raw []byte, out any) error {
 		if code == "invalid_grant" {
 			return fmt.Errorf("%w (HTTP %d)", apperr.ErrInvalidCode, status)
 		}
-		return &FailError{Status: status, Code: code}
+		return &FailError{Status: status, Code: truncate(code, 64)}
 	}
 	switch env.ResultType {
 	case "SUCCESS":
@@ -253,7 +258,7 @@ func decodeEnvelope(status int, raw []byte, out any) error {
 		if e.ErrorCode == "invalid_grant" {
 			return fmt.Errorf("%w (HTTP %d)", apperr.ErrInvalidCode, status)
 		}
-		return &FailError{Status: status, Code: string(e.ErrorCode), Reason: truncate(e.Reason, 200)}
+		return &FailError{Status: status, Code: truncate(string(e.ErrorCode), 64), Reason: truncate(e.Reason, 200)}
 	default:
 		return &FailError{Status: status, Code: "MALFORMED_ANSWER", Reason: "no resultType"}
 	}
@@ -266,18 +271,14 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// flexInt accepts a JSON number or a string of digits (expiresIn comes as either).
+// flexInt accepts a JSON number or a string of digits (expiresIn comes as either). Anything else
+// reads as 0: the product does not use expiresIn, so its shape must not fail a login.
 type flexInt int64
 
 func (f *flexInt) UnmarshalJSON(b []byte) error {
-	s := strings.Trim(string(b), `"`)
-	if s == "" || s == "null" {
-		*f = 0
-		return nil
-	}
-	n, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return err
+	n, err := strconv.ParseInt(strings.TrimSpace(strings.Trim(string(b), `"`)), 10, 64)
+	if err != nil || n < 0 {
+		n = 0
 	}
 	*f = flexInt(n)
 	return nil

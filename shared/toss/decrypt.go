@@ -23,7 +23,7 @@ func Decrypt(key []byte, aad, value string) (string, error) {
 	if err != nil {
 		return "", ErrDecrypt
 	}
-	if len(raw) < ivSize+tagSize {
+	if len(key) != 32 || len(raw) < ivSize+tagSize { // AES-256 only, as Toss specifies
 		return "", ErrDecrypt
 	}
 	block, err := aes.NewCipher(key)
