@@ -30,6 +30,7 @@ type Proxy struct {
 
 	mu     sync.Mutex
 	faults map[string]Fault // by operation prefix ("DynamoDB_20120810.GetItem", "secretsmanager.", "")
+	times  map[string]int   // by prefix: how many more requests a SetFaultTimes fault strikes
 	calls  map[string]int   // by operation
 	delay  time.Duration
 }
@@ -56,7 +57,7 @@ func NewProxy(target string) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{target: u, ln: ln, faults: map[string]Fault{}, calls: map[string]int{}}
+	p := &Proxy{target: u, ln: ln, faults: map[string]Fault{}, times: map[string]int{}, calls: map[string]int{}}
 	p.rp = httputil.NewSingleHostReverseProxy(u)
 	p.srv = &http.Server{Handler: p}
 	go p.srv.Serve(ln)
@@ -74,11 +75,24 @@ func (p *Proxy) Close() { p.srv.Close() }
 func (p *Proxy) SetFault(prefix string, f Fault) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	delete(p.times, prefix)
 	if f == FaultNone {
 		delete(p.faults, prefix)
 		return
 	}
 	p.faults[prefix] = f
+}
+
+// SetFaultTimes is SetFault for the next n requests matching prefix only; after them the
+// fault clears itself (a transient throttle the SDK's retries should ride out).
+func (p *Proxy) SetFaultTimes(prefix string, f Fault, n int) {
+	if f == FaultNone || n <= 0 {
+		p.SetFault(prefix, FaultNone)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.faults[prefix], p.times[prefix] = f, n
 }
 
 // SetDelay adds latency before every forwarded request.
@@ -110,10 +124,18 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	op := operation(r)
 	p.mu.Lock()
 	p.calls[op]++
-	fault := FaultNone
+	fault, matched := FaultNone, ""
 	for prefix, f := range p.faults {
 		if strings.HasPrefix(op, prefix) {
-			fault = f
+			fault, matched = f, prefix
+		}
+	}
+	if n, ok := p.times[matched]; ok && fault != FaultNone {
+		if n <= 1 {
+			delete(p.times, matched)
+			delete(p.faults, matched)
+		} else {
+			p.times[matched] = n - 1
 		}
 	}
 	delay := p.delay

@@ -146,7 +146,16 @@ func (c *Cache[T]) Get(ctx context.Context) (T, error) {
 	if c.have && c.now().Sub(c.fetched) < c.ttl {
 		return c.val, nil
 	}
-	v, err := c.fetch(ctx)
+	fetchCtx, opts := ctx, []func(*secretsmanager.Options){}
+	if c.have {
+		// A refresh must not spend the request's time: one attempt, bounded; when it fails, the
+		// last good value serves.
+		var cancel context.CancelFunc
+		fetchCtx, cancel = context.WithTimeout(ctx, refreshTimeout)
+		defer cancel()
+		opts = append(opts, func(o *secretsmanager.Options) { o.RetryMaxAttempts = 1 })
+	}
+	v, err := c.fetch(fetchCtx, opts...)
 	if err != nil {
 		if c.have {
 			c.log.WarnContext(ctx, "secret refresh failed; serving the last good value", "secret", c.id, "error", err)
@@ -164,9 +173,12 @@ func (c *Cache[T]) Get(ctx context.Context) (T, error) {
 // retryAfter is how long a failed refresh waits before the next attempt.
 const retryAfter = 10 * time.Second
 
-func (c *Cache[T]) fetch(ctx context.Context) (T, error) {
+// refreshTimeout bounds a refresh while a good value is held (a fetch takes tens of ms).
+const refreshTimeout = time.Second
+
+func (c *Cache[T]) fetch(ctx context.Context, opts ...func(*secretsmanager.Options)) (T, error) {
 	var zero T
-	out, err := c.src.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &c.id})
+	out, err := c.src.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &c.id}, opts...)
 	if err != nil {
 		return zero, fmt.Errorf("secrets: get %s: %w: %w", c.id, apperr.ErrUnavailable, err)
 	}
