@@ -187,7 +187,7 @@ func count(errs []error, target error) (ok, match int) {
 }
 
 // Repetitions make a rare interleaving show; moto answers each call in about 5 ms.
-const repetitions = 5
+const repetitions = 10
 
 func TestConcurrentLinksOfOneHashLetExactlyOneUserIn(t *testing.T) {
 	t.Parallel()
