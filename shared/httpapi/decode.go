@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -53,10 +54,17 @@ func body(req *events.APIGatewayV2HTTPRequest, limit int) ([]byte, error) {
 	return raw, nil
 }
 
-// object decodes a JSON object into dst strictly: one object, no duplicate keys (two parsers
-// must never read two different requests from one body), valid UTF-8, nothing after it.
-// Unknown keys are ignored so that clients may add fields.
-func object(raw []byte, dst any) error {
+// field is one key a request object may carry and where its value is decoded to.
+type field struct {
+	name string
+	dst  any
+}
+
+// object decodes a JSON object strictly, in one pass: one object, no duplicate keys (two parsers
+// must never read two different requests from one body), valid UTF-8, nothing after it. Keys
+// match fields case-insensitively, as encoding/json matches struct fields; unknown keys are
+// skipped so that clients may add fields.
+func object(raw []byte, fields ...field) error {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return apperr.Input("body is empty; send a JSON object")
 	}
@@ -71,21 +79,31 @@ func object(raw []byte, dst any) error {
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
 		return apperr.Input("body must be a JSON object")
 	}
-	seen := map[string]bool{}
+	var seen []string // folded keys; bodies are small, a slice beats a map
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
 			return apperr.Input("body is not valid JSON")
 		}
 		key, _ := tok.(string)
-		// encoding/json matches keys to fields case-insensitively: "hash" and "HASH" are one field.
 		fk := foldKey(key)
-		if seen[fk] {
+		if slices.Contains(seen, fk) {
 			return apperr.Input(fmt.Sprintf("field %q appears more than once", printable(key)))
 		}
-		seen[fk] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
+		seen = append(seen, fk)
+		var dst any = &json.RawMessage{}
+		name := ""
+		for _, f := range fields {
+			if strings.EqualFold(f.name, key) {
+				dst, name = f.dst, f.name
+				break
+			}
+		}
+		if err := dec.Decode(dst); err != nil {
+			var te *json.UnmarshalTypeError
+			if name != "" && errors.As(err, &te) {
+				return apperr.Input(fmt.Sprintf("field %q must be a %s", name, kind(te.Type.Kind().String())))
+			}
 			return apperr.Input("body is not valid JSON")
 		}
 	}
@@ -94,13 +112,6 @@ func object(raw []byte, dst any) error {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return apperr.Input("body has data after the JSON object")
-	}
-	if err := json.Unmarshal(raw, dst); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return apperr.Input(fmt.Sprintf("field %q must be a %s", te.Field, kind(te.Type.Kind().String())))
-		}
-		return apperr.Input("body is not valid JSON")
 	}
 	return nil
 }

@@ -37,16 +37,14 @@ type BasicAuthSource func(ctx context.Context) (string, error)
 func Status(svc Statuser, opt Options) Handler {
 	return route{name: "status", methods: []string{http.MethodPost}, cors: true, opt: opt,
 		serve: func(ctx context.Context, req *events.APIGatewayV2HTTPRequest) (any, error) {
-			var in struct {
-				Hash string `json:"hash"`
-			}
-			if err := decode(req, opt.MaxBody, &in); err != nil {
+			var hash string
+			if err := decode(req, opt.MaxBody, field{"hash", &hash}); err != nil {
 				return nil, err
 			}
-			if err := text("hash", in.Hash, true, MaxHashLen); err != nil {
+			if err := text("hash", hash, true, MaxHashLen); err != nil {
 				return nil, err
 			}
-			mapped, err := svc.Status(ctx, in.Hash)
+			mapped, err := svc.Status(ctx, hash)
 			if err != nil {
 				return nil, err
 			}
@@ -64,12 +62,10 @@ type success struct {
 func Link(svc Linker, opt Options) Handler {
 	return route{name: "link", methods: []string{http.MethodPost}, cors: true, opt: opt,
 		serve: func(ctx context.Context, req *events.APIGatewayV2HTTPRequest) (any, error) {
-			var in struct {
-				Hash              string `json:"hash"`
-				AuthorizationCode string `json:"authorizationCode"`
-				Referrer          string `json:"referrer"`
-			}
-			if err := decode(req, opt.MaxBody, &in); err != nil {
+			var in struct{ Hash, AuthorizationCode, Referrer string }
+			err := decode(req, opt.MaxBody, field{"hash", &in.Hash},
+				field{"authorizationCode", &in.AuthorizationCode}, field{"referrer", &in.Referrer})
+			if err != nil {
 				return nil, err
 			}
 			if err := text("hash", in.Hash, true, MaxHashLen); err != nil {
@@ -111,12 +107,12 @@ func Unlink(svc Unlinker, auth BasicAuthSource, opt Options) Handler {
 		}}.handler()
 }
 
-func decode(req *events.APIGatewayV2HTTPRequest, limit int, dst any) error {
+func decode(req *events.APIGatewayV2HTTPRequest, limit int, fields ...field) error {
 	raw, err := body(req, limit)
 	if err != nil {
 		return err
 	}
-	return object(raw, dst)
+	return object(raw, fields...)
 }
 
 // authorize compares the decoded Basic credentials with the configured value, whole and in
@@ -167,11 +163,8 @@ func callback(req *events.APIGatewayV2HTTPRequest, limit int) (int64, string, er
 		}
 		return key, q.Get("referrer"), nil
 	}
-	var in struct {
-		UserKey  json.RawMessage `json:"userKey"`
-		Referrer json.RawMessage `json:"referrer"`
-	}
-	if err := decode(req, limit, &in); err != nil {
+	var in struct{ UserKey, Referrer json.RawMessage }
+	if err := decode(req, limit, field{"userKey", &in.UserKey}, field{"referrer", &in.Referrer}); err != nil {
 		return 0, "", err
 	}
 	// Toss sends a JSON number; a string of digits is accepted too, since refusing a genuine
