@@ -56,7 +56,7 @@ func main() {
 	fs.StringVar(&c.out, "out", "", "also write the table and notes to this Markdown file")
 	fs.BoolVar(&c.check, "check", false, "exit 1 when a budget is broken")
 	fs.BoolVar(&c.deterministic, "deterministic", false, "only sizes, call counts and allocations (no timings): what CI checks")
-	fs.IntVar(&c.runs, "runs", 25, "cold-start rounds (each function once per round, in random order)")
+	fs.IntVar(&c.runs, "runs", 60, "cold-start rounds (each function once per round, in random order)")
 	fs.IntVar(&c.warmReps, "warm-reps", 0, "repetitions of each in-process benchmark (default 10, or 3 with -deterministic)")
 	fs.StringVar(&c.benchtime, "benchtime", "", "testing benchtime of each in-process benchmark (default 200ms, or 1000x with -deterministic)")
 	fs.IntVar(&c.links, "links", 100, "warm links after the cold one in the TLS reuse check")
@@ -318,12 +318,21 @@ func (r *report) rows() []row {
 			rr := cr.initCost.median() / base.initCost.median()
 			rw := row{figure: "init cost, " + cr.c.label + ": cold − warm (warm " + fmtMs(cr.warm) + ")",
 				ours: fmtMs(cr.initCost), baseline: fmtMs(base.initCost), ratio: ratio(cr.initCost.median(), base.initCost.median())}
+			if cr.c.secretRead {
+				// The raw figure is reported; the budget applies once the container's one secret
+				// read (measured in the same rounds) is taken out.
+				rows = append(rows, row{figure: rw.figure, ours: rw.ours, baseline: rw.baseline, ratio: rw.ratio,
+					budget: "—", result: info})
+				rr = cr.adjusted.median() / base.initCost.median()
+				rw = row{figure: "init cost, " + cr.c.label + ", less its one cold secret read (" + fmtMs(cr.secret) + ")",
+					ours: fmtMs(cr.adjusted), baseline: fmtMs(base.initCost), ratio: ratio(cr.adjusted.median(), base.initCost.median())}
+			}
 			if cr.c.budgeted {
 				rw.budget = fmt.Sprintf("≤ %.1f×", maxInitCostRatio)
 				rw.result = verdict(rr <= maxInitCostRatio)
 				if rw.result == fail {
 					rw.broken = fmt.Sprintf("init cost of %s is %.2f× the empty function's (%s vs %s ms medians); budget ≤ %.1f×",
-						cr.c.label, rr, num(cr.initCost.median()), num(base.initCost.median()), maxInitCostRatio)
+						cr.c.label, rr, rw.ours, num(base.initCost.median()), maxInitCostRatio)
 				}
 			} else {
 				rw.budget, rw.result = "—", info
@@ -487,7 +496,7 @@ func (r *report) markdown(table string) string {
 	if !r.cfg.deterministic {
 		fmt.Fprintf(&b, "- Cold starts: %d rounds (plus one untimed), every case once per round in a new random order; spread = p25–p75.\n", r.cfg.runs)
 	}
-	fmt.Fprintf(&b, "- In process: %d runs of `testing.Benchmark` (benchtime %s) per handler and per baseline, each pair back to back in alternating order; spread = min–max; the ratio is the median of the pairs' ratios (min–max).\n\n", r.cfg.warmReps, r.cfg.benchtime)
+	fmt.Fprintf(&b, "- In process: %d runs of `testing.Benchmark` (benchtime %s) per handler and per baseline, each pair back to back in alternating order; spread = min–max. The overhead ratio is the median (min–max) over the runs of a paired ratio: 400 handler and baseline calls timed one by one, alternating which goes first, total over total, which cancels the machine's drift.\n\n", r.cfg.warmReps, r.cfg.benchtime)
 	b.WriteString(table)
 	if fails := r.failures(); len(fails) > 0 {
 		fmt.Fprintf(&b, "\n**%d budget(s) broken in this run** (budgets in cmd/bench/budgets.go):\n\n", len(fails))

@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/tossgame/migration-server/shared/app"
+	"github.com/tossgame/migration-server/shared/app/linking"
 	"github.com/tossgame/migration-server/shared/devcert"
 	"github.com/tossgame/migration-server/shared/devenv"
 	"github.com/tossgame/migration-server/shared/httpapi"
@@ -115,9 +116,11 @@ func discardLogger() *slog.Logger {
 
 // warmCase is one handler benchmark and its baseline (nil: none).
 type warmCase struct {
-	key, label   string
-	handler      func(b *testing.B)
-	baseline     func(b *testing.B)
+	key, label string
+	handler    func(b *testing.B)
+	baseline   func(b *testing.B)
+	// One call each, for the paired ratio (nil for cases without a baseline).
+	hcall, bcall func(ctx context.Context) error
 	baselineDesc string
 	budgeted     bool // overhead ratio held to the budget
 }
@@ -190,9 +193,9 @@ func setupWarm(fx *fixtures) (*warmEnv, error) {
 	db, sm := awsClients(mapped.URL)
 	dbEmpty, smEmpty := awsClients(empty.URL)
 	status := app.NewStatus(cfg, db)
-	link := app.NewLink(cfg, db, sm)
-	unlink := app.NewUnlink(cfg, db, sm)
-	linkNew := app.NewLink(cfg, dbEmpty, smEmpty)
+	link := linking.NewLink(cfg, db, sm)
+	unlink := linking.NewUnlink(cfg, db, sm)
+	linkNew := linking.NewLink(cfg, dbEmpty, smEmpty)
 
 	statusEv := fx.statusEvent(benchHash)
 	linkEv := fx.linkEvent(benchHash, "not-spent-on-a-mapped-hash")
@@ -213,13 +216,15 @@ func setupWarm(fx *fixtures) (*warmEnv, error) {
 		}
 	}
 
+	getCall := func(ctx context.Context) error { return getHash(ctx, db, benchHash) }
+	unlinkCall := func(ctx context.Context) error { return unlinkCalls(ctx, db, benchUserKey) }
 	we.cases = []warmCase{
 		{key: "status", label: "status", budgeted: true, handler: benchHandler(status, statusEv),
-			baseline: benchSDK(func(ctx context.Context) error { return getHash(ctx, db, benchHash) }), baselineDesc: "1 GetItem"},
+			baseline: benchSDK(getCall), baselineDesc: "1 GetItem", hcall: handlerCall(status, statusEv), bcall: getCall},
 		{key: "link", label: "link, mapped hash", budgeted: true, handler: benchHandler(link, linkEv),
-			baseline: benchSDK(func(ctx context.Context) error { return getHash(ctx, db, benchHash) }), baselineDesc: "1 GetItem"},
+			baseline: benchSDK(getCall), baselineDesc: "1 GetItem", hcall: handlerCall(link, linkEv), bcall: getCall},
 		{key: "unlink", label: "unlink, mapped user", budgeted: true, handler: benchHandler(unlink, unlinkEv),
-			baseline: benchSDK(func(ctx context.Context) error { return unlinkCalls(ctx, db, benchUserKey) }), baselineDesc: "GetItem + TransactWriteItems"},
+			baseline: benchSDK(unlinkCall), baselineDesc: "GetItem + TransactWriteItems", hcall: handlerCall(unlink, unlinkEv), bcall: unlinkCall},
 		{key: "link-new", label: "link, new link (Toss simulator in process)", handler: benchNewLink(linkNew, fx, sim)},
 	}
 	ok = true
@@ -265,6 +270,48 @@ func benchHandler(h httpapi.Handler, ev events.APIGatewayV2HTTPRequest) func(b *
 			}
 		}
 	}
+}
+
+func handlerCall(h httpapi.Handler, ev events.APIGatewayV2HTTPRequest) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		resp, err := h(ctx, ev)
+		if err != nil || resp.StatusCode != 200 {
+			return fmt.Errorf("%w: %d %s %v", errAnswer, resp.StatusCode, resp.Body, err)
+		}
+		return nil
+	}
+}
+
+// pairedPairs is how many handler/baseline pairs one paired ratio times.
+const pairedPairs = 400
+
+// pairedRatio times the handler and its baseline call by call, alternating which goes first, and
+// returns total handler time over total baseline time. Pairing call by call cancels the drift of
+// a shared machine that separate benchmark runs pick up (tens of percent here), leaving the
+// overhead the handler adds (a few percent).
+func pairedRatio(hcall, bcall func(ctx context.Context) error) (float64, error) {
+	ctx, cancel := lambdaCtx()
+	defer cancel()
+	var th, tb time.Duration
+	timed := func(call func(context.Context) error, sum *time.Duration) error {
+		start := time.Now()
+		err := call(ctx)
+		*sum += time.Since(start)
+		return err
+	}
+	for i := range pairedPairs {
+		first, second, s1, s2 := hcall, bcall, &th, &tb
+		if i%2 == 1 {
+			first, second, s1, s2 = bcall, hcall, &tb, &th
+		}
+		if err := timed(first, s1); err != nil {
+			return 0, err
+		}
+		if err := timed(second, s2); err != nil {
+			return 0, err
+		}
+	}
+	return float64(th) / float64(tb), nil
 }
 
 func benchSDK(call func(ctx context.Context) error) func(b *testing.B) {
@@ -345,7 +392,7 @@ type warmResult struct {
 	c                          warmCase
 	ns, bytes, allocs          sample // handler, per op
 	baseNs, baseBytes, baseAll sample // baseline, per op
-	ratios                     sample // handler ns / baseline ns of each back-to-back pair
+	ratios                     sample // paired ratio (pairedRatio) of each run
 	failed                     string
 }
 
@@ -398,7 +445,12 @@ func measureWarm(we *warmEnv, reps int) []*warmResult {
 			if r.c.baseline != nil {
 				bns, bb, ba := perOp(base)
 				r.baseNs, r.baseBytes, r.baseAll = append(r.baseNs, bns), append(r.baseBytes, bb), append(r.baseAll, ba)
-				r.ratios = append(r.ratios, ns/bns)
+				ratio, err := pairedRatio(r.c.hcall, r.c.bcall)
+				if err != nil {
+					r.failed = fmt.Sprintf("paired ratio failed: %v", err)
+					continue
+				}
+				r.ratios = append(r.ratios, ratio)
 			}
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -79,18 +78,25 @@ func object(raw []byte, fields ...field) error {
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
 		return apperr.Input("body must be a JSON object")
 	}
-	var seen []string // folded keys; bodies are small, a slice beats a map
+	var seen [16]string // the keys so far; valid bodies have three at most
+	n := 0
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
 			return apperr.Input("body is not valid JSON")
 		}
 		key, _ := tok.(string)
-		fk := foldKey(key)
-		if slices.Contains(seen, fk) {
-			return apperr.Input(fmt.Sprintf("field %q appears more than once", printable(key)))
+		// encoding/json matches keys to fields case-insensitively ("hash" and "HASH" are one
+		// field), so duplicates are found the same way.
+		for _, k := range seen[:min(n, len(seen))] {
+			if strings.EqualFold(k, key) {
+				return apperr.Input(fmt.Sprintf("field %q appears more than once", printable(key)))
+			}
 		}
-		seen = append(seen, fk)
+		if n++; n > len(seen) {
+			return apperr.Input("body has too many fields")
+		}
+		seen[n-1] = key
 		var dst any = &json.RawMessage{}
 		name := ""
 		for _, f := range fields {
@@ -114,20 +120,6 @@ func object(raw []byte, fields ...field) error {
 		return apperr.Input("body has data after the JSON object")
 	}
 	return nil
-}
-
-// foldKey maps a key to the smallest rune of each rune's case-fold orbit, so that two keys have
-// the same foldKey exactly when strings.EqualFold holds, which is how encoding/json matches.
-func foldKey(s string) string {
-	return strings.Map(func(r rune) rune {
-		for {
-			f := unicode.SimpleFold(r)
-			if f <= r {
-				return f
-			}
-			r = f
-		}
-	}, s)
 }
 
 func kind(k string) string {
