@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tossgame/migration-server/shared/app"
+	"github.com/tossgame/migration-server/shared/app/linking"
 	"github.com/tossgame/migration-server/shared/devenv"
 	"github.com/tossgame/migration-server/shared/httpapi"
 	"github.com/tossgame/migration-server/shared/localserver"
@@ -77,8 +78,8 @@ func run(ctx context.Context, s settings, out *os.File, ready chan<- string) err
 	cfg.TossRoots, cfg.Log = stack.CA.Pool(), log
 	handlers := map[string]httpapi.Handler{
 		"status": app.NewStatus(cfg, stack.DB),
-		"link":   app.NewLink(cfg, stack.DB, stack.SM),
-		"unlink": app.NewUnlink(cfg, stack.DB, stack.SM),
+		"link":   linking.NewLink(cfg, stack.DB, stack.SM),
+		"unlink": linking.NewUnlink(cfg, stack.DB, stack.SM),
 	}
 	srv := &http.Server{Handler: localserver.Handler(handlers), ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)

@@ -2,6 +2,9 @@
 // /api/auth/toss/unlink).
 package main
 
-import "github.com/tossgame/migration-server/shared/app"
+import (
+	"github.com/tossgame/migration-server/shared/app"
+	"github.com/tossgame/migration-server/shared/app/linking"
+)
 
-func main() { app.Main(true, app.BuildUnlink) }
+func main() { app.Main(true, linking.BuildUnlink) }

@@ -5,7 +5,6 @@
 package app
 
 import (
-	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/tossgame/migration-server/shared/httpapi"
 	"github.com/tossgame/migration-server/shared/migration"
-	"github.com/tossgame/migration-server/shared/secrets"
 	"github.com/tossgame/migration-server/shared/store"
 	"github.com/tossgame/migration-server/shared/toss"
 )
@@ -95,41 +93,13 @@ func or(v, def string) string {
 	return v
 }
 
-func (c Config) options() httpapi.Options {
+// Options are the HTTP layer's settings.
+func (c Config) Options() httpapi.Options {
 	return httpapi.Options{Origins: c.Origins, Log: c.Log}
 }
 
 // NewStatus builds the status handler.
 func NewStatus(c Config, db store.DynamoDB) httpapi.Handler {
 	svc := &migration.Service{Store: store.New(db, c.Table), Log: c.Log}
-	return httpapi.Status(svc, c.options())
-}
-
-// NewLink builds the link handler. Nothing is fetched here: the secret is read on the first
-// link and cached for SecretTTL.
-func NewLink(c Config, db store.DynamoDB, sm secrets.Source) httpapi.Handler {
-	cache := secrets.NewCache(sm, c.SecretID, c.SecretTTL, secrets.ParseLink, c.Log)
-	identity := func(ctx context.Context) (toss.Identity, error) {
-		s, err := cache.Get(ctx)
-		return toss.Identity{Certificate: s.Certificate, Fingerprint: s.Fingerprint, Key: s.Key, AAD: s.AAD}, err
-	}
-	svc := &migration.Service{
-		Store:      store.New(db, c.Table),
-		Toss:       toss.NewPartner(c.TossBaseURL, c.TossRoots, identity),
-		Keep:       c.Keep,
-		VerifyHash: c.VerifyHash,
-		Log:        c.Log,
-	}
-	return httpapi.Link(svc, c.options())
-}
-
-// NewUnlink builds the unlink callback handler.
-func NewUnlink(c Config, db store.DynamoDB, sm secrets.Source) httpapi.Handler {
-	cache := secrets.NewCache(sm, c.SecretID, c.SecretTTL, secrets.ParseUnlink, c.Log)
-	auth := func(ctx context.Context) (string, error) {
-		s, err := cache.Get(ctx)
-		return s.BasicAuth, err
-	}
-	svc := &migration.Service{Store: store.New(db, c.Table), Log: c.Log}
-	return httpapi.Unlink(svc, auth, c.options())
+	return httpapi.Status(svc, c.Options())
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 )
 
 // LoadAWS builds the SDK configuration from the environment Lambda provides: region and
@@ -39,15 +38,6 @@ func LoadAWS(context.Context) (aws.Config, error) {
 func DynamoDB(cfg aws.Config) *dynamodb.Client {
 	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
 		if ep := os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"); ep != "" {
-			o.BaseEndpoint = &ep
-		}
-	})
-}
-
-// SecretsManager builds the Secrets Manager client.
-func SecretsManager(cfg aws.Config) *secretsmanager.Client {
-	return secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) {
-		if ep := os.Getenv("AWS_ENDPOINT_URL_SECRETS_MANAGER"); ep != "" {
 			o.BaseEndpoint = &ep
 		}
 	})

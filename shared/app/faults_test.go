@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/tossgame/migration-server/shared/app"
+	"github.com/tossgame/migration-server/shared/app/linking"
 	"github.com/tossgame/migration-server/shared/devcert"
 	"github.com/tossgame/migration-server/shared/devenv"
 	"github.com/tossgame/migration-server/shared/httpapi"
@@ -129,8 +130,8 @@ func newFx(t *testing.T, tweak func(*app.Config)) *fx {
 		tweak(&e.cfg)
 	}
 	e.status = app.NewStatus(e.cfg, stack.DB)
-	e.link = app.NewLink(e.cfg, stack.DB, stack.SM)
-	e.unlink = app.NewUnlink(e.cfg, stack.DB, stack.SM)
+	e.link = linking.NewLink(e.cfg, stack.DB, stack.SM)
+	e.unlink = linking.NewUnlink(e.cfg, stack.DB, stack.SM)
 	t.Cleanup(e.checkLogs)
 	return e
 }
@@ -139,7 +140,7 @@ func newFx(t *testing.T, tweak func(*app.Config)) *fx {
 func (e *fx) newLink(tweak func(*app.Config)) httpapi.Handler {
 	c := e.cfg
 	tweak(&c)
-	return app.NewLink(c, e.stack.DB, e.stack.SM)
+	return linking.NewLink(c, e.stack.DB, e.stack.SM)
 }
 
 // secretWith stores a changed copy of the stack's secret under a new name and returns its ARN.

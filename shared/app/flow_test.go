@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/tossgame/migration-server/shared/app"
+	"github.com/tossgame/migration-server/shared/app/linking"
 	"github.com/tossgame/migration-server/shared/devenv"
 	"github.com/tossgame/migration-server/shared/httpapi"
 	"github.com/tossgame/migration-server/shared/localserver"
@@ -61,8 +62,8 @@ func start(t *testing.T, opt devenv.Options, tweak func(*app.Config)) *env {
 	}
 	h := localserver.Handler(map[string]httpapi.Handler{
 		"status": app.NewStatus(cfg, stack.DB),
-		"link":   app.NewLink(cfg, stack.DB, stack.SM),
-		"unlink": app.NewUnlink(cfg, stack.DB, stack.SM),
+		"link":   linking.NewLink(cfg, stack.DB, stack.SM),
+		"unlink": linking.NewUnlink(cfg, stack.DB, stack.SM),
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

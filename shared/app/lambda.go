@@ -61,30 +61,12 @@ func postInitError(initErr error) {
 	resp.Body.Close()
 }
 
-// BuildStatus, BuildLink and BuildUnlink are the functions' Builds: the SDK clients each needs,
-// created once per container, around the handler.
+// BuildStatus is the status function's Build: its DynamoDB client, created once per container,
+// around the handler.
 func BuildStatus(ctx context.Context, c Config) (httpapi.Handler, error) {
 	cfg, err := LoadAWS(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return NewStatus(c, DynamoDB(cfg)), nil
-}
-
-// BuildLink builds the link function.
-func BuildLink(ctx context.Context, c Config) (httpapi.Handler, error) {
-	cfg, err := LoadAWS(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return NewLink(c, DynamoDB(cfg), SecretsManager(cfg)), nil
-}
-
-// BuildUnlink builds the unlink function.
-func BuildUnlink(ctx context.Context, c Config) (httpapi.Handler, error) {
-	cfg, err := LoadAWS(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return NewUnlink(c, DynamoDB(cfg), SecretsManager(cfg)), nil
 }
