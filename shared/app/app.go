@@ -1,7 +1,7 @@
-// Package app wires the product from its environment: it reads the settings, builds the AWS
-// clients, the store, the secret cache, the Toss client and the domain, and returns each
-// function's handler. The Lambda mains and the local server both build through it, so they run
-// the same code.
+// Package app wires the product from its environment: the settings, the AWS SDK configuration,
+// the Lambda main (with init errors reported to the Runtime API) and the status handler.
+// Subpackage linking does the same for link and unlink. The Lambda mains and the local server
+// both build through them, so they run the same code.
 package app
 
 import (

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"time"
 )
 
 // Proxy stands between the SDK and moto_server. It does two things:
@@ -32,7 +31,6 @@ type Proxy struct {
 	faults map[string]Fault // by operation prefix ("DynamoDB_20120810.GetItem", "secretsmanager.", "")
 	times  map[string]int   // by prefix: how many more requests a SetFaultTimes fault strikes
 	calls  map[string]int   // by operation
-	delay  time.Duration
 }
 
 // Fault is what the proxy does instead of forwarding.
@@ -95,13 +93,6 @@ func (p *Proxy) SetFaultTimes(prefix string, f Fault, n int) {
 	p.faults[prefix], p.times[prefix] = f, n
 }
 
-// SetDelay adds latency before every forwarded request.
-func (p *Proxy) SetDelay(d time.Duration) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.delay = d
-}
-
 // Calls returns how many requests of each operation arrived (faulted ones included).
 func (p *Proxy) Calls() map[string]int {
 	p.mu.Lock()
@@ -138,7 +129,6 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p.times[matched] = n - 1
 		}
 	}
-	delay := p.delay
 	p.mu.Unlock()
 
 	switch fault {
@@ -164,13 +154,6 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"Transaction cancelled, please refer cancellation reasons for specific reasons [ThrottlingError, None]",
 			`,"CancellationReasons":[{"Code":"ThrottlingError","Message":"Throughput exceeds the current capacity for one or more global secondary indexes."},{"Code":"None"}]`)
 		return
-	}
-	if delay > 0 {
-		select {
-		case <-time.After(delay):
-		case <-r.Context().Done():
-			return
-		}
 	}
 	p.lane.Lock()
 	defer p.lane.Unlock()

@@ -203,15 +203,6 @@ func (t *Table) Unlink(ctx context.Context, userKey int64) (string, error) {
 	}
 }
 
-// HashOf returns the hash mapped to userKey, or "" when there is none.
-func (t *Table) HashOf(ctx context.Context, userKey int64) (string, error) {
-	item, err := t.get(ctx, userKeyKey(userKey))
-	if err != nil || item == nil {
-		return "", err
-	}
-	return strAttr(item, "hash"), nil
-}
-
 // Mapping is what the store holds for a hash, for tests and operators.
 type Mapping struct {
 	Hash     string
