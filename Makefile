@@ -68,6 +68,8 @@ fuzz:
 
 ## bench: the performance table (bench/results.md); bench-check: fail when a budget is broken
 bench:
+	@command -v wrk >/dev/null || command -v hey >/dev/null || { echo "installing wrk (Debian) for the throughput figure"; \
+	  { apt-get update -qq && apt-get install -y -qq wrk; } >/dev/null 2>&1 || echo "wrk not installed: the built-in Go load generator is used"; }
 	$(GO) run ./cmd/bench -out bench/results.md
 
 bench-check:
