@@ -7,6 +7,7 @@ package functions
 
 import (
 	"bytes"
+	"debug/elf"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -720,5 +721,50 @@ func TestEnvironmentIsWhatAppReads(t *testing.T) {
 		if re.MatchString(bad) {
 			t.Errorf("KeepProfileFields accepts %q", bad)
 		}
+	}
+}
+
+// TestBuildTargetsProduceLambdaArtifacts runs each build-<LogicalId> target as `sam build` does
+// (ARTIFACTS_DIR set) and inspects the bootstrap: linux/arm64, static, lambda.norpc, trimmed
+// paths (from `go version -m`), and stripped (no symbol or DWARF sections in the ELF file;
+// -trimpath keeps -ldflags out of the build info, so the file itself is checked).
+func TestBuildTargetsProduceLambdaArtifacts(t *testing.T) {
+	root := moduleRoot(t)
+	for name, id := range map[string]string{"status": "StatusFunction", "link": "LinkFunction", "unlink": "UnlinkFunction"} {
+		t.Run(id, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			cmd := exec.Command("make", "-s", "build-"+id, "ARTIFACTS_DIR="+dir)
+			cmd.Dir = root
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("make build-%s: %v\n%s", id, err, out)
+			}
+			bin := filepath.Join(dir, "bootstrap")
+			out, err := exec.Command("go", "version", "-m", bin).CombinedOutput()
+			if err != nil {
+				t.Fatalf("go version -m: %v\n%s", err, out)
+			}
+			info := string(out)
+			for _, want := range []string{"\tpath\tgithub.com/tossgame/migration-server/functions/" + name + "\n",
+				"\tbuild\tGOOS=linux\n", "\tbuild\tGOARCH=arm64\n", "\tbuild\tCGO_ENABLED=0\n",
+				"\tbuild\t-tags=lambda.norpc\n", "\tbuild\t-trimpath=true\n"} {
+				if !strings.Contains(info, want) {
+					t.Errorf("%s: build info lacks %q:\n%s", id, strings.TrimSpace(want), info)
+				}
+			}
+			f, err := elf.Open(bin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if f.Machine != elf.EM_AARCH64 {
+				t.Errorf("%s: ELF machine %v, want EM_AARCH64", id, f.Machine)
+			}
+			for _, s := range []string{".symtab", ".debug_info"} {
+				if f.Section(s) != nil {
+					t.Errorf("%s: has %s: not built with -ldflags=\"-s -w\"", id, s)
+				}
+			}
+		})
 	}
 }
