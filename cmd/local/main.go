@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -105,8 +104,7 @@ func run(ctx context.Context, s settings, out *os.File, ready chan<- string) err
 
 // Banner is what `make run` prints: where things are, and a walk-through that works as printed.
 func Banner(base, sandbox, moto, table, basicAuth string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, `
+	return fmt.Sprintf(`
 Toss login -> game login migration server, running locally
   API              %s   (status, link, unlink as in template.yaml)
   Toss simulator   %s/sandbox/authorize   (mints authorization codes)
@@ -117,7 +115,6 @@ Walk-through (copy and paste):
 %s
 Ctrl-C stops everything.
 `, base, sandbox, moto, table, basicAuth, WalkThrough(base, sandbox, basicAuth))
-	return b.String()
 }
 
 // WalkThrough is a shell script of the whole flow; a test runs it.

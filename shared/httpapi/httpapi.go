@@ -8,6 +8,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -133,10 +135,10 @@ func (rt route) handler() Handler {
 			resp = preflight(allowOrigin)
 			return resp, nil
 		}
-		if !contains(rt.methods, method) {
+		if !slices.Contains(rt.methods, method) {
 			err = errMethod
 			resp = errorResponse(Classify(err))
-			resp.Headers["Allow"] = joinMethods(rt.methods)
+			resp.Headers["Allow"] = strings.Join(rt.methods, ", ")
 			return resp, nil
 		}
 		if dl, ok := ctx.Deadline(); ok {
@@ -160,24 +162,4 @@ func errText(err error) string {
 		return ""
 	}
 	return err.Error()
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-func joinMethods(m []string) string {
-	s := ""
-	for i, v := range m {
-		if i > 0 {
-			s += ", "
-		}
-		s += v
-	}
-	return s
 }
