@@ -11,6 +11,10 @@ HOST_DIR    ?= bin/host
 FN          ?= status
 EVENT       ?= events/status.json
 FUZZTIME    ?= 10s
+# Go 1.26's fuzz coordinator can report its own -fuzztime deadline as a failure ("context deadline
+# exceeded", no crasher: go.dev/issue/75804); the fix shipped in Go 1.27 only, so fuzzing alone
+# runs on a 1.27 toolchain from the module proxy. FUZZ_TOOLCHAIN=local uses the installed Go.
+FUZZ_TOOLCHAIN ?= go1.27.4
 
 .PHONY: all run test lint build host invoke fuzz bench bench-check bench-ci clean \
 	build-StatusFunction build-LinkFunction build-UnlinkFunction
@@ -62,7 +66,7 @@ clean:
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	    echo "== $$pkg $$f"; GOTOOLCHAIN=$(FUZZ_TOOLCHAIN) $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; \
 	done
 
