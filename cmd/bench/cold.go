@@ -176,3 +176,24 @@ func coldSecretRead(ctx context.Context, env []string) (time.Duration, error) {
 	}
 	return d, nil
 }
+
+// anyAnswer accepts any 200 from the case (the instant endpoint's answers differ from moto's).
+func anyAnswer(c coldCase) coldCase {
+	events := c.events
+	c.events = func(ctx context.Context, i int) ([2][]byte, [2]string, error) {
+		ev, _, err := events(ctx, i)
+		return ev, [2]string{}, err
+	}
+	return c
+}
+
+// awsEndpoint is env with both AWS endpoints replaced by url.
+func awsEndpoint(env []string, url string) []string {
+	var out []string
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "AWS_ENDPOINT_URL_DYNAMODB=") && !strings.HasPrefix(kv, "AWS_ENDPOINT_URL_SECRETS_MANAGER=") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, "AWS_ENDPOINT_URL_DYNAMODB="+url, "AWS_ENDPOINT_URL_SECRETS_MANAGER="+url)
+}
