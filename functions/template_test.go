@@ -23,7 +23,7 @@ import (
 	"testing"
 
 	"github.com/tossgame/migration-server/shared/app"
-	"github.com/tossgame/migration-server/shared/localserver"
+	"github.com/tossgame/migration-server/shared/dev/localserver"
 	"github.com/tossgame/migration-server/shared/migration"
 	"github.com/tossgame/migration-server/shared/store"
 )

@@ -8,9 +8,9 @@ import (
 	"strings"
 
 	"github.com/tossgame/migration-server/cmd/invoke/runtimeapi"
-	"github.com/tossgame/migration-server/shared/devenv"
+	"github.com/tossgame/migration-server/shared/dev/devenv"
 	"github.com/tossgame/migration-server/shared/store"
-	"github.com/tossgame/migration-server/shared/toss/tosssim"
+	"github.com/tossgame/migration-server/shared/dev/tosssim"
 )
 
 // callCheck is one "calls per request" figure, counted at the transport: the devenv proxy in front

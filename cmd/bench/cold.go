@@ -13,9 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/tossgame/migration-server/cmd/invoke/runtimeapi"
-	"github.com/tossgame/migration-server/shared/devenv"
+	"github.com/tossgame/migration-server/shared/dev/devenv"
 	"github.com/tossgame/migration-server/shared/store"
-	"github.com/tossgame/migration-server/shared/toss/tosssim"
+	"github.com/tossgame/migration-server/shared/dev/tosssim"
 )
 
 // coldCase is one function with the two events of a cold-start run: the first is the cold

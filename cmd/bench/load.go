@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tossgame/migration-server/shared/devenv"
+	"github.com/tossgame/migration-server/shared/dev/devenv"
 )
 
 // The throughput of the local server (cmd/local: the status handler behind net/http, DynamoDB on

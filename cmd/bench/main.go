@@ -34,7 +34,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tossgame/migration-server/shared/devenv"
+	"github.com/tossgame/migration-server/shared/dev/devenv"
 	"github.com/tossgame/migration-server/shared/store"
 )
 

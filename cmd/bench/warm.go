@@ -26,12 +26,12 @@ import (
 
 	"github.com/tossgame/migration-server/shared/app"
 	"github.com/tossgame/migration-server/shared/app/linking"
-	"github.com/tossgame/migration-server/shared/devcert"
-	"github.com/tossgame/migration-server/shared/devenv"
+	"github.com/tossgame/migration-server/shared/dev/devcert"
+	"github.com/tossgame/migration-server/shared/dev/devenv"
 	"github.com/tossgame/migration-server/shared/httpapi"
 	"github.com/tossgame/migration-server/shared/secrets"
 	"github.com/tossgame/migration-server/shared/store"
-	"github.com/tossgame/migration-server/shared/toss/tosssim"
+	"github.com/tossgame/migration-server/shared/dev/tosssim"
 )
 
 // The warm, in-process benchmarks: each handler exactly as app wires it, against a DynamoDB (and

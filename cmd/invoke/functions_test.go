@@ -16,8 +16,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/tossgame/migration-server/cmd/invoke/runtimeapi"
-	"github.com/tossgame/migration-server/shared/devenv"
-	"github.com/tossgame/migration-server/shared/toss/tosssim"
+	"github.com/tossgame/migration-server/shared/dev/devenv"
+	"github.com/tossgame/migration-server/shared/dev/tosssim"
 )
 
 // These tests run the real bootstrap binaries (built as for Lambda, but for this machine) through

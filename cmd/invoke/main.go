@@ -27,8 +27,8 @@ import (
 	"time"
 
 	"github.com/tossgame/migration-server/cmd/invoke/runtimeapi"
-	"github.com/tossgame/migration-server/shared/devenv"
-	"github.com/tossgame/migration-server/shared/toss/tosssim"
+	"github.com/tossgame/migration-server/shared/dev/devenv"
+	"github.com/tossgame/migration-server/shared/dev/tosssim"
 )
 
 // CodePlaceholder in an event is replaced by a fresh authorization code from the simulator, so

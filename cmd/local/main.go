@@ -19,9 +19,9 @@ import (
 
 	"github.com/tossgame/migration-server/shared/app"
 	"github.com/tossgame/migration-server/shared/app/linking"
-	"github.com/tossgame/migration-server/shared/devenv"
+	"github.com/tossgame/migration-server/shared/dev/devenv"
 	"github.com/tossgame/migration-server/shared/httpapi"
-	"github.com/tossgame/migration-server/shared/localserver"
+	"github.com/tossgame/migration-server/shared/dev/localserver"
 )
 
 type settings struct {

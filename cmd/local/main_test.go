@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tossgame/migration-server/shared/devenv"
+	"github.com/tossgame/migration-server/shared/dev/devenv"
 )
 
 // startLocal runs the local server as `make run` does, on free ports (so tests can run beside a

@@ -15,11 +15,11 @@ import (
 
 	"github.com/tossgame/migration-server/shared/app"
 	"github.com/tossgame/migration-server/shared/app/linking"
-	"github.com/tossgame/migration-server/shared/devenv"
+	"github.com/tossgame/migration-server/shared/dev/devenv"
 	"github.com/tossgame/migration-server/shared/httpapi"
-	"github.com/tossgame/migration-server/shared/localserver"
+	"github.com/tossgame/migration-server/shared/dev/localserver"
 	"github.com/tossgame/migration-server/shared/store"
-	"github.com/tossgame/migration-server/shared/toss/tosssim"
+	"github.com/tossgame/migration-server/shared/dev/tosssim"
 )
 
 // The whole product over HTTP: moto_server (DynamoDB, Secrets Manager) and the Toss simulator

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tossgame/migration-server/shared/devcert"
+	"github.com/tossgame/migration-server/shared/dev/devcert"
 )
 
 // FuzzSecret feeds arbitrary secret documents to ParseLink and ParseUnlink. Errors name the bad

@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/tossgame/migration-server/shared/apperr"
-	"github.com/tossgame/migration-server/shared/devcert"
+	"github.com/tossgame/migration-server/shared/dev/devcert"
 )
 
 func validDoc(t *testing.T) Document {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tossgame/migration-server/shared/devcert"
+	"github.com/tossgame/migration-server/shared/dev/devcert"
 )
 
 func mustCA(t *testing.T, name string) *devcert.CA {

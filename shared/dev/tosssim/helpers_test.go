@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tossgame/migration-server/shared/devcert"
-	"github.com/tossgame/migration-server/shared/toss/tosssim"
+	"github.com/tossgame/migration-server/shared/dev/devcert"
+	"github.com/tossgame/migration-server/shared/dev/tosssim"
 )
 
 const testAAD = "TEST_AAD"

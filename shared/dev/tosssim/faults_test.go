@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tossgame/migration-server/shared/toss/tosssim"
+	"github.com/tossgame/migration-server/shared/dev/tosssim"
 )
 
 func assertNotJSON(t *testing.T, r result) {

@@ -3,7 +3,7 @@ package tosssim_test
 import (
 	"testing"
 
-	"github.com/tossgame/migration-server/shared/toss/tosssim"
+	"github.com/tossgame/migration-server/shared/dev/tosssim"
 )
 
 func TestEncryptMatchesTheContractTestVectors(t *testing.T) {

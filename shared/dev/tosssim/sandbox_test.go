@@ -7,7 +7,7 @@ import (
 	"regexp"
 	"testing"
 
-	"github.com/tossgame/migration-server/shared/toss/tosssim"
+	"github.com/tossgame/migration-server/shared/dev/tosssim"
 )
 
 func (e *env) sandbox(t *testing.T, method, body string) result {

@@ -29,10 +29,10 @@ import (
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/tossgame/migration-server/shared/app"
-	"github.com/tossgame/migration-server/shared/devcert"
+	"github.com/tossgame/migration-server/shared/dev/devcert"
 	"github.com/tossgame/migration-server/shared/secrets"
 	"github.com/tossgame/migration-server/shared/store"
-	"github.com/tossgame/migration-server/shared/toss/tosssim"
+	"github.com/tossgame/migration-server/shared/dev/tosssim"
 )
 
 // Region is the region every local client uses (moto accepts any).

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tossgame/migration-server/shared/devcert"
-	"github.com/tossgame/migration-server/shared/toss/tosssim"
+	"github.com/tossgame/migration-server/shared/dev/devcert"
+	"github.com/tossgame/migration-server/shared/dev/tosssim"
 )
 
 // loginMeAnswer is login-me's success with userKey kept as raw JSON, to check its type.
