@@ -22,18 +22,30 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/tossgame/migration-server/shared/app"
+	"github.com/tossgame/migration-server/shared/config"
 	"github.com/tossgame/migration-server/shared/dev/localserver"
 	"github.com/tossgame/migration-server/shared/migration"
+	"github.com/tossgame/migration-server/shared/routes"
 	"github.com/tossgame/migration-server/shared/store"
 )
 
 type obj = map[string]any
 
-// functionID is the template's logical id of a function named as in localserver.Routes.
-func functionID(name string) string {
-	return strings.ToUpper(name[:1]) + name[1:] + "Function"
-}
+// functionID is the template's logical id of a function named as in routes.All.
+func functionID(name string) string { return routes.LogicalID(name) }
+
+type methodPath struct{ Method, Path string }
+
+// routeTable is routes.All by function: each function's methods and paths.
+var routeTable = func() map[string][]methodPath {
+	m := map[string][]methodPath{}
+	for _, r := range routes.All {
+		for _, method := range r.Methods {
+			m[r.Function] = append(m[r.Function], methodPath{method, r.Path})
+		}
+	}
+	return m
+}()
 
 // wantActions is each function's complete IAM permission set (besides the basic execution role
 // SAM attaches for logging). TransactWriteItems is authorised by the actions of its parts.
@@ -220,8 +232,8 @@ func TestTemplatePassesCfnLint(t *testing.T) {
 
 func TestTemplateTransforms(t *testing.T) {
 	tpl := cfn(t)
-	if n := len(resources(tpl, "AWS::Lambda::Function")); n != len(localserver.Routes) {
-		t.Errorf("the transform produced %d Lambda functions, want %d (one per entry of localserver.Routes)", n, len(localserver.Routes))
+	if n := len(resources(tpl, "AWS::Lambda::Function")); n != len(routeTable) {
+		t.Errorf("the transform produced %d Lambda functions, want %d (one per entry of routeTable)", n, len(routeTable))
 	}
 	for id, r := range tpl["Resources"].(obj) {
 		if typ, _ := get(r, "Type").(string); strings.HasPrefix(typ, "AWS::Serverless::") {
@@ -234,7 +246,7 @@ func TestRoutesAreLocalServerRoutes(t *testing.T) {
 	tpl := cfn(t)
 	fns := map[string]bool{}
 	want := map[string]string{} // "METHOD /path" -> function logical id
-	for name, routes := range localserver.Routes {
+	for name, routes := range routeTable {
 		fns[functionID(name)] = true
 		for _, r := range routes {
 			want[r.Method+" "+r.Path] = functionID(name)
@@ -297,14 +309,14 @@ func TestRoutesAreLocalServerRoutes(t *testing.T) {
 
 	for key, fn := range want {
 		if got[key] == "" {
-			t.Errorf("route %s (localserver.Routes) is missing from the template", key)
+			t.Errorf("route %s (routeTable) is missing from the template", key)
 		} else if got[key] != fn {
 			t.Errorf("route %s goes to %s, want %s", key, got[key], fn)
 		}
 	}
 	for key, fn := range got {
 		if want[key] == "" {
-			t.Errorf("the template routes %s to %s, but localserver.Routes has no such route", key, fn)
+			t.Errorf("the template routes %s to %s, but routeTable has no such route", key, fn)
 		}
 	}
 }
@@ -486,7 +498,7 @@ func TestFunctionsBuildAndRunAsTheCodeExpects(t *testing.T) {
 	if err != nil {
 		t.Errorf("no Makefile at the module root (sam build runs its build-<LogicalId> targets): %v", err)
 	}
-	for name := range localserver.Routes {
+	for name := range routeTable {
 		id := functionID(name)
 		fn := resource(t, tpl, id, "AWS::Lambda::Function")
 		if v := get(fn, "Metadata", "BuildMethod"); v != "makefile" {
@@ -620,7 +632,7 @@ func TestAlarmsAndOutputs(t *testing.T) {
 		}
 		return false
 	}
-	for name := range localserver.Routes {
+	for name := range routeTable {
 		id := functionID(name)
 		for _, metric := range []string{"Errors", "Throttles"} {
 			if !find("AWS/Lambda", metric, "FunctionName", id) {
@@ -639,7 +651,7 @@ func TestAlarmsAndOutputs(t *testing.T) {
 		}
 	}
 	unlink, _ := get(outputs, "UnlinkCallbackUrl", "Value", "Fn::Sub").(string)
-	if len(localserver.Routes["unlink"]) == 0 || !strings.HasSuffix(unlink, localserver.Routes["unlink"][0].Path) ||
+	if len(routeTable["unlink"]) == 0 || !strings.HasSuffix(unlink, routeTable["unlink"][0].Path) ||
 		!strings.Contains(unlink, "${HttpApi}") {
 		t.Errorf("UnlinkCallbackUrl is %q, want the API's URL + the unlink route", unlink)
 	}
@@ -651,16 +663,16 @@ func TestAlarmsAndOutputs(t *testing.T) {
 // appEnv is every variable shared/app reads through its Getenv (env("NAME") in app.go).
 func appEnv(t *testing.T) map[string]bool {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join(moduleRoot(t), "shared", "app", "app.go"))
+	src, err := os.ReadFile(filepath.Join(moduleRoot(t), "shared", "config", "config.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]bool{}
-	for _, m := range regexp.MustCompile(`\benv\("([A-Z0-9_]+)"\)`).FindAllStringSubmatch(string(src), -1) {
+	for _, m := range regexp.MustCompile(`\benv[(,]\s*"([A-Z0-9_]+)"`).FindAllStringSubmatch(string(src), -1) {
 		out[m[1]] = true
 	}
 	if len(out) == 0 {
-		t.Fatal(`found no env("NAME") in shared/app/app.go`)
+		t.Fatal(`found no env("NAME") in shared/config/config.go`)
 	}
 	return out
 }
@@ -669,12 +681,12 @@ func TestEnvironmentIsWhatAppReads(t *testing.T) {
 	tpl := cfn(t)
 	known := appEnv(t)
 	want := map[string][]string{
-		"status": {"ALLOWED_ORIGINS", "TABLE_NAME"},
-		"link":   {"ALLOWED_ORIGINS", "KEEP_PROFILE_FIELDS", "SECRET_ID", "TABLE_NAME", "VERIFY_HASH"},
-		"unlink": {"ALLOWED_ORIGINS", "SECRET_ID", "TABLE_NAME"},
+		"status": {"TABLE_NAME"},
+		"link":   {"KEEP_PROFILE_FIELDS", "SECRET_ID", "TABLE_NAME", "VERIFY_HASH"},
+		"unlink": {"SECRET_ID", "TABLE_NAME"},
 	}
 	params, _ := tpl["Parameters"].(obj)
-	for name := range localserver.Routes {
+	for name := range routeTable {
 		id := functionID(name)
 		fn := resource(t, tpl, id, "AWS::Lambda::Function")
 		vars, _ := get(fn, "Properties", "Environment", "Variables").(obj)
@@ -682,10 +694,10 @@ func TestEnvironmentIsWhatAppReads(t *testing.T) {
 		for k, v := range vars {
 			got = append(got, k)
 			if !known[k] {
-				t.Errorf("%s sets %s, which shared/app does not read", id, k)
+				t.Errorf("%s sets %s, which shared/config does not read", id, k)
 			}
 			// A variable set straight from a parameter: its default and allowed values must be
-			// settings app.FromEnv accepts.
+			// settings config.FromEnv accepts.
 			if ref, ok := get(v, "Ref").(string); ok && params[ref] != nil {
 				var samples []string
 				if d, ok := get(params, ref, "Default").(string); ok {
@@ -694,8 +706,8 @@ func TestEnvironmentIsWhatAppReads(t *testing.T) {
 				samples = append(samples, stringList(get(params, ref, "AllowedValues"))...)
 				for _, s := range samples {
 					env := map[string]string{"TABLE_NAME": "t", "SECRET_ID": "s", k: s}
-					if _, err := app.FromEnv(func(n string) string { return env[n] }, true); err != nil {
-						t.Errorf("%s=%q (parameter %s) is refused by app.FromEnv: %v", k, s, ref, err)
+					if _, err := config.FromEnv(func(n string) string { return env[n] }, config.TableAndSecret); err != nil {
+						t.Errorf("%s=%q (parameter %s) is refused by config.FromEnv: %v", k, s, ref, err)
 					}
 				}
 			}

@@ -24,14 +24,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/tossgame/migration-server/shared/app"
-	"github.com/tossgame/migration-server/shared/app/linking"
+	fnconfig "github.com/tossgame/migration-server/shared/config"
 	"github.com/tossgame/migration-server/shared/dev/devcert"
 	"github.com/tossgame/migration-server/shared/dev/devenv"
+	"github.com/tossgame/migration-server/shared/dev/tosssim"
 	"github.com/tossgame/migration-server/shared/httpapi"
 	"github.com/tossgame/migration-server/shared/secrets"
 	"github.com/tossgame/migration-server/shared/store"
-	"github.com/tossgame/migration-server/shared/dev/tosssim"
 )
 
 // The warm, in-process benchmarks: each handler exactly as app wires it, against a DynamoDB (and
@@ -92,7 +91,7 @@ func (in *instant) serve(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(body)
 }
 
-// awsClients are built as app.LoadAWS and app.DynamoDB build them (static credentials from the
+// awsClients are built as awsenv.Load, awsenv.DynamoDB and secrets.NewClient build them (static credentials from the
 // environment, a base endpoint), pointed at the instant endpoint.
 func awsClients(endpoint string) (*dynamodb.Client, *secretsmanager.Client) {
 	cfg := aws.Config{
@@ -181,21 +180,21 @@ func setupWarm(fx *fixtures) (*warmEnv, error) {
 	}
 	we.closers = append(we.closers, func() { sim.Close() })
 
-	cfg, err := app.FromEnv(func(k string) string {
+	cfg, err := fnconfig.FromEnv(func(k string) string {
 		return map[string]string{"TABLE_NAME": benchTable, "SECRET_ID": benchSecretID, "TOSS_API_BASE_URL": sim.APIURL()}[k]
-	}, true)
+	}, fnconfig.TableAndSecret)
 	if err != nil {
 		return nil, err
 	}
-	cfg.Log = discardLogger()
+	log := discardLogger()
 	cfg.TossRoots = ca.Pool()
 
 	db, sm := awsClients(mapped.URL)
 	dbEmpty, smEmpty := awsClients(empty.URL)
-	status := app.NewStatus(cfg, db)
-	link := linking.NewLink(cfg, db, sm)
-	unlink := linking.NewUnlink(cfg, db, sm)
-	linkNew := linking.NewLink(cfg, dbEmpty, smEmpty)
+	status := devenv.Status(cfg, log, db)
+	link := devenv.Link(cfg, log, db, sm)
+	unlink := devenv.Unlink(cfg, log, db, sm)
+	linkNew := devenv.Link(cfg, log, dbEmpty, smEmpty)
 
 	statusEv := fx.statusEvent(benchHash)
 	linkEv := fx.linkEvent(benchHash, "not-spent-on-a-mapped-hash")

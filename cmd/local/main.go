@@ -17,15 +17,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tossgame/migration-server/shared/app"
-	"github.com/tossgame/migration-server/shared/app/linking"
+	"github.com/tossgame/migration-server/shared/config"
 	"github.com/tossgame/migration-server/shared/dev/devenv"
-	"github.com/tossgame/migration-server/shared/httpapi"
 	"github.com/tossgame/migration-server/shared/dev/localserver"
 )
 
 type settings struct {
 	addr, sandbox, tossAPI, basicAuth string
+	origins                           *localserver.Origins
 }
 
 func main() {
@@ -34,7 +33,14 @@ func main() {
 	flag.StringVar(&s.sandbox, "sandbox", "127.0.0.1:3001", "where the Toss simulator mints authorization codes")
 	flag.StringVar(&s.tossAPI, "toss-api", "127.0.0.1:3002", "where the Toss simulator serves the partner API (mTLS)")
 	flag.StringVar(&s.basicAuth, "basic-auth", envOr("UNLINK_BASIC_AUTH", devenv.DefaultBasicAuth), "the unlink callback's Basic Auth value")
+	allowed := flag.String("allowed-origins", envOr("ALLOWED_ORIGINS", DefaultOrigins),
+		"exact browser origins allowed by CORS, comma-separated (the template's AllowedOrigins)")
 	flag.Parse()
+	var err error
+	if s.origins, err = localserver.ParseOrigins(*allowed); err != nil {
+		fmt.Fprintln(os.Stderr, "local: -allowed-origins:", err)
+		os.Exit(2)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -65,22 +71,18 @@ func run(ctx context.Context, s settings, out *os.File, ready chan<- string) err
 
 	// The stack's own settings win; the rest (KEEP_PROFILE_FIELDS, VERIFY_HASH, ALLOWED_ORIGINS,
 	// SECRET_TTL) come from this shell, as they would from a function's environment.
-	cfg, err := app.FromEnv(func(k string) string {
+	cfg, err := config.FromEnv(func(k string) string {
 		if v := stack.Getenv(k); v != "" {
 			return v
 		}
 		return os.Getenv(k)
-	}, true)
+	}, config.TableAndSecret)
 	if err != nil {
 		return err
 	}
-	cfg.TossRoots, cfg.Log = stack.CA.Pool(), log
-	handlers := map[string]httpapi.Handler{
-		"status": app.NewStatus(cfg, stack.DB),
-		"link":   linking.NewLink(cfg, stack.DB, stack.SM),
-		"unlink": linking.NewUnlink(cfg, stack.DB, stack.SM),
-	}
-	srv := &http.Server{Handler: localserver.Handler(handlers), ReadHeaderTimeout: 5 * time.Second}
+	cfg.TossRoots = stack.CA.Pool()
+	srv := &http.Server{Handler: localserver.Handler(devenv.Handlers(cfg, log, stack.DB, stack.SM), s.origins),
+		ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
@@ -134,6 +136,9 @@ func WalkThrough(base, sandbox, basicAuth string) string {
   curl -s -X POST %[1]s/api/auth/migration/status -H 'Content-Type: application/json' -d '{"hash":"demo-hash-1"}'; echo
 `, base, sandbox, basicAuth)
 }
+
+// DefaultOrigins is where the local mini-app page is served: a real cross-origin caller.
+const DefaultOrigins = "http://127.0.0.1:3003"
 
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {

@@ -2,8 +2,34 @@
 package main
 
 import (
-	"github.com/tossgame/migration-server/shared/app"
-	"github.com/tossgame/migration-server/shared/app/linking"
+	"context"
+	"os"
+
+	"github.com/tossgame/migration-server/shared/awsenv"
+	"github.com/tossgame/migration-server/shared/config"
+	"github.com/tossgame/migration-server/shared/httpapi"
+	"github.com/tossgame/migration-server/shared/lambdarun"
+	"github.com/tossgame/migration-server/shared/migration"
+	"github.com/tossgame/migration-server/shared/secrets"
+	"github.com/tossgame/migration-server/shared/store"
+	"github.com/tossgame/migration-server/shared/toss"
 )
 
-func main() { app.Main(true, linking.BuildLink) }
+func main() {
+	log := lambdarun.Logger()
+	cfg, err := config.FromEnv(os.Getenv, config.TableAndSecret)
+	lambdarun.Check(err)
+	aws, err := awsenv.Load(context.Background())
+	lambdarun.Check(err)
+
+	// Nothing is fetched at init: the secret is read on the first link and cached for SecretTTL.
+	secret := secrets.NewCache(secrets.NewClient(aws), cfg.SecretID, cfg.SecretTTL, secrets.ParseLink, log)
+	svc := &migration.Service{
+		Store:      store.New(awsenv.DynamoDB(aws), cfg.Table),
+		Toss:       toss.NewPartner(cfg.TossBaseURL, cfg.TossRoots, secrets.Identity(secret)),
+		Keep:       cfg.Keep,
+		VerifyHash: cfg.VerifyHash,
+		Log:        log,
+	}
+	lambdarun.Start(httpapi.Link(svc, httpapi.Options{Log: log}))
+}

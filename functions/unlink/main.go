@@ -3,8 +3,26 @@
 package main
 
 import (
-	"github.com/tossgame/migration-server/shared/app"
-	"github.com/tossgame/migration-server/shared/app/linking"
+	"context"
+	"os"
+
+	"github.com/tossgame/migration-server/shared/awsenv"
+	"github.com/tossgame/migration-server/shared/config"
+	"github.com/tossgame/migration-server/shared/httpapi"
+	"github.com/tossgame/migration-server/shared/lambdarun"
+	"github.com/tossgame/migration-server/shared/migration"
+	"github.com/tossgame/migration-server/shared/secrets"
+	"github.com/tossgame/migration-server/shared/store"
 )
 
-func main() { app.Main(true, linking.BuildUnlink) }
+func main() {
+	log := lambdarun.Logger()
+	cfg, err := config.FromEnv(os.Getenv, config.TableAndSecret)
+	lambdarun.Check(err)
+	aws, err := awsenv.Load(context.Background())
+	lambdarun.Check(err)
+
+	secret := secrets.NewCache(secrets.NewClient(aws), cfg.SecretID, cfg.SecretTTL, secrets.ParseUnlink, log)
+	svc := &migration.Service{Store: store.New(awsenv.DynamoDB(aws), cfg.Table), Log: log}
+	lambdarun.Start(httpapi.Unlink(svc, secrets.BasicAuth(secret), httpapi.Options{Log: log}))
+}

@@ -254,8 +254,7 @@ func addBodySeeds(f *testing.F) {
 
 func FuzzStatusBody(f *testing.F) {
 	addBodySeeds(f)
-	o, _ := ParseOrigins(DefaultOrigins)
-	opt := Options{Origins: o, Log: discardLog}
+	opt := Options{Log: discardLog}
 	f.Fuzz(func(t *testing.T, body string, b64 bool, contentType string) {
 		d := &fuzzDomain{}
 		req := bodyRequest(body, b64, contentType)
@@ -286,8 +285,7 @@ func FuzzStatusBody(f *testing.F) {
 
 func FuzzLinkBody(f *testing.F) {
 	addBodySeeds(f)
-	o, _ := ParseOrigins(DefaultOrigins)
-	opt := Options{Origins: o, Log: discardLog}
+	opt := Options{Log: discardLog}
 	f.Fuzz(func(t *testing.T, body string, b64 bool, contentType string) {
 		d := &fuzzDomain{}
 		req := bodyRequest(body, b64, contentType)

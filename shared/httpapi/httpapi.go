@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/tossgame/migration-server/shared/apperr"
+	"github.com/tossgame/migration-server/shared/routes"
 )
 
 // Handler is the signature every function hands to lambda.Start.
@@ -22,9 +23,7 @@ type Handler func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (even
 
 // Options are shared by the three handlers.
 type Options struct {
-	// Origins allowed by CORS (status and link only; the callback is server to server).
-	Origins *Origins
-	Log     *slog.Logger
+	Log *slog.Logger
 	// MaxBody bounds request bodies; DefaultMaxBody when zero.
 	MaxBody int
 	// Margin is kept free before the invocation's deadline, so that a slow dependency still gets
@@ -85,15 +84,14 @@ func (o Options) logger() *slog.Logger {
 }
 
 type route struct {
-	name    string
-	methods []string
-	cors    bool
-	opt     Options
-	serve   func(ctx context.Context, req *events.APIGatewayV2HTTPRequest) (any, error)
+	routes.Route
+	opt   Options
+	serve func(ctx context.Context, req *events.APIGatewayV2HTTPRequest) (any, error)
 }
 
-// handler wraps a route with what every route does: method check, CORS, a deadline margin, the
-// error map and one log line per request.
+// handler wraps a route with what every route does: method check, a deadline margin, the error
+// map and one log line per request. CORS is API Gateway's (template.yaml's CorsConfiguration):
+// it answers preflights and sets the headers of browser routes, ignoring any from the function.
 func (rt route) handler() Handler {
 	log := rt.opt.logger()
 	margin := rt.opt.Margin
@@ -103,23 +101,15 @@ func (rt route) handler() Handler {
 	return func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (resp events.APIGatewayV2HTTPResponse, _ error) {
 		start := time.Now()
 		method := req.RequestContext.HTTP.Method
-		origin := header(req.Headers, "origin")
-		allowOrigin := rt.cors && origin != "" && rt.opt.Origins.Allowed(origin)
 
 		var err error
 		defer func() {
 			if p := recover(); p != nil {
 				// Log the panic's type only: its value may hold request data.
-				log.ErrorContext(ctx, "panic", "route", rt.name)
+				log.ErrorContext(ctx, "panic", "route", rt.Function)
 				resp, err = errorResponse(Classify(errors.New("panic"))), nil
 			}
-			if allowOrigin {
-				resp.Headers["Access-Control-Allow-Origin"] = origin
-			}
-			if rt.cors {
-				resp.Headers["Vary"] = "Origin"
-			}
-			attrs := []any{"route", rt.name, "method", method, "status", resp.StatusCode,
+			attrs := []any{"route", rt.Function, "method", method, "status", resp.StatusCode,
 				"durationMs", float64(time.Since(start).Microseconds()) / 1000}
 			switch {
 			case resp.StatusCode >= 500:
@@ -131,14 +121,10 @@ func (rt route) handler() Handler {
 			}
 		}()
 
-		if method == http.MethodOptions && rt.cors {
-			resp = preflight(allowOrigin)
-			return resp, nil
-		}
-		if !slices.Contains(rt.methods, method) {
+		if !slices.Contains(rt.Methods, method) {
 			err = errMethod
 			resp = errorResponse(Classify(err))
-			resp.Headers["Allow"] = strings.Join(rt.methods, ", ")
+			resp.Headers["Allow"] = strings.Join(rt.Methods, ", ")
 			return resp, nil
 		}
 		if dl, ok := ctx.Deadline(); ok {

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/tossgame/migration-server/shared/apperr"
+	"github.com/tossgame/migration-server/shared/routes"
 )
 
 // Statuser answers whether a hash is mapped.
@@ -35,7 +36,7 @@ type BasicAuthSource func(ctx context.Context) (string, error)
 
 // Status serves POST /api/auth/migration/status {hash} -> {isMapped}.
 func Status(svc Statuser, opt Options) Handler {
-	return route{name: "status", methods: []string{http.MethodPost}, cors: true, opt: opt,
+	return route{Route: routes.Status, opt: opt,
 		serve: func(ctx context.Context, req *events.APIGatewayV2HTTPRequest) (any, error) {
 			var hash string
 			if err := decode(req, opt.MaxBody, field{"hash", &hash}); err != nil {
@@ -60,7 +61,7 @@ type success struct {
 
 // Link serves POST /api/auth/migration/link {hash, authorizationCode, referrer?} -> {success:true}.
 func Link(svc Linker, opt Options) Handler {
-	return route{name: "link", methods: []string{http.MethodPost}, cors: true, opt: opt,
+	return route{Route: routes.Link, opt: opt,
 		serve: func(ctx context.Context, req *events.APIGatewayV2HTTPRequest) (any, error) {
 			var in struct{ Hash, AuthorizationCode, Referrer string }
 			err := decode(req, opt.MaxBody, field{"hash", &in.Hash},
@@ -87,7 +88,7 @@ func Link(svc Linker, opt Options) Handler {
 // Unlink serves Toss's unlink callback: GET ?userKey=&referrer= or POST {"userKey":n,"referrer":s},
 // with Authorization: Basic <base64 of the console value>. It fails closed.
 func Unlink(svc Unlinker, auth BasicAuthSource, opt Options) Handler {
-	return route{name: "unlink", methods: []string{http.MethodGet, http.MethodPost}, opt: opt,
+	return route{Route: routes.Unlink, opt: opt,
 		serve: func(ctx context.Context, req *events.APIGatewayV2HTTPRequest) (any, error) {
 			if err := authorize(ctx, auth, header(req.Headers, "authorization")); err != nil {
 				return nil, err

@@ -28,11 +28,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
-	"github.com/tossgame/migration-server/shared/app"
+	"github.com/tossgame/migration-server/shared/config"
 	"github.com/tossgame/migration-server/shared/dev/devcert"
+	"github.com/tossgame/migration-server/shared/dev/tosssim"
 	"github.com/tossgame/migration-server/shared/secrets"
 	"github.com/tossgame/migration-server/shared/store"
-	"github.com/tossgame/migration-server/shared/dev/tosssim"
 )
 
 // Region is the region every local client uses (moto accepts any).
@@ -305,9 +305,9 @@ func Start(ctx context.Context, opt Options) (*Stack, error) {
 	return s, nil
 }
 
-// Config is the app configuration that points the handlers at this stack.
-func (s *Stack) Config() app.Config {
-	c, err := app.FromEnv(s.Getenv, true)
+// Config is the configuration that points the handlers at this stack.
+func (s *Stack) Config() config.Config {
+	c, err := config.FromEnv(s.Getenv, config.TableAndSecret)
 	if err != nil {
 		panic(err) // every value is ours
 	}

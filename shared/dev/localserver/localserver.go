@@ -9,6 +9,8 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -21,19 +23,8 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/tossgame/migration-server/shared/httpapi"
+	"github.com/tossgame/migration-server/shared/routes"
 )
-
-// Route is one API Gateway route: a method and an exact path, as in template.yaml.
-type Route struct {
-	Method, Path string
-}
-
-// Routes are the product's routes; template.yaml declares the same (a test checks it).
-var Routes = map[string][]Route{
-	"status": {{http.MethodPost, "/api/auth/migration/status"}},
-	"link":   {{http.MethodPost, "/api/auth/migration/link"}},
-	"unlink": {{http.MethodGet, "/api/auth/toss/unlink"}, {http.MethodPost, "/api/auth/toss/unlink"}},
-}
 
 // maxBody mirrors API Gateway's payload limit; the handlers enforce their own, smaller one.
 const maxBody = 10 << 20
@@ -41,32 +32,43 @@ const maxBody = 10 << 20
 // Timeout is the simulated function timeout (template.yaml's Globals.Function.Timeout).
 const Timeout = 10 * time.Second
 
-// Handler routes requests as the HTTP API does: a declared method and path reach their function;
-// an OPTIONS preflight reaches the path's function, which answers it with the same CORS rules
-// API Gateway is configured with; anything else is API Gateway's 404.
-func Handler(handlers map[string]httpapi.Handler) http.Handler {
-	byRoute := map[Route]httpapi.Handler{}
-	for fn, routes := range Routes {
-		for _, r := range routes {
-			if h, ok := handlers[fn]; ok {
-				byRoute[r] = h
-				byRoute[Route{http.MethodOptions, r.Path}] = h
-			}
+// Handler serves the handlers (by function name) as the deployed HTTP API does: routes.All
+// decides which method and path reach which function; for browser routes, the API's CORS
+// configuration (origins) answers preflights and sets Access-Control-Allow-Origin on answers, as
+// API Gateway does whatever the function returns; anything else is API Gateway's 404.
+func Handler(handlers map[string]httpapi.Handler, origins *Origins) http.Handler {
+	type key struct{ method, path string }
+	byRoute := map[key]httpapi.Handler{}
+	cors := map[string]bool{}
+	for _, r := range routes.All {
+		h, ok := handlers[r.Function]
+		if !ok {
+			continue
 		}
+		for _, m := range r.Methods {
+			byRoute[key{m, r.Path}] = h
+		}
+		cors[r.Path] = r.CORS
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h, ok := byRoute[Route{r.Method, r.URL.Path}]
+		origin := r.Header.Get("Origin")
+		allowed := cors[r.URL.Path] && origins.Allowed(origin)
+		if r.Method == http.MethodOptions && cors[r.URL.Path] {
+			preflight(w, origin, allowed)
+			return
+		}
+		h, ok := byRoute[key{r.Method, r.URL.Path}]
 		if !ok {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusNotFound)
-			io.WriteString(w, `{"message":"Not Found"}`)
+			gatewayError(w, http.StatusNotFound, "Not Found")
 			return
 		}
 		ev, err := Event(r)
 		if err != nil {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusRequestEntityTooLarge)
-			io.WriteString(w, `{"message":"Request Entity Too Large"}`)
+			if errors.Is(err, errTooLarge) {
+				gatewayError(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
+			} else {
+				gatewayError(w, http.StatusBadRequest, "Bad Request")
+			}
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), Timeout)
@@ -75,20 +77,41 @@ func Handler(handlers map[string]httpapi.Handler) http.Handler {
 		resp, err := h(ctx, ev)
 		if err != nil {
 			// What API Gateway answers when the integration fails.
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusInternalServerError)
-			io.WriteString(w, `{"message":"Internal Server Error"}`)
+			gatewayError(w, http.StatusInternalServerError, "Internal Server Error")
 			return
+		}
+		if cors[r.URL.Path] {
+			for k := range resp.Headers { // API Gateway drops the function's own CORS headers
+				if strings.HasPrefix(strings.ToLower(k), "access-control-") {
+					delete(resp.Headers, k)
+				}
+			}
+			if allowed {
+				w.Header().Set("Access-Control-Allow-Origin", origin)
+				w.Header().Set("Vary", "Origin")
+			}
 		}
 		Write(w, resp)
 	})
 }
 
+// gatewayError is one of API Gateway's own answers.
+func gatewayError(w http.ResponseWriter, status int, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	io.WriteString(w, `{"message":"`+message+`"}`)
+}
+
+var errTooLarge = errors.New("request body over API Gateway's limit")
+
 // Event builds the payload 2.0 event API Gateway would send for r.
 func Event(r *http.Request) (events.APIGatewayV2HTTPRequest, error) {
 	raw, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil || len(raw) > maxBody {
-		return events.APIGatewayV2HTTPRequest{}, io.ErrShortBuffer
+	if err != nil {
+		return events.APIGatewayV2HTTPRequest{}, fmt.Errorf("read request body: %w", err)
+	}
+	if len(raw) > maxBody {
+		return events.APIGatewayV2HTTPRequest{}, errTooLarge
 	}
 	headers := map[string]string{}
 	var cookies []string

@@ -24,7 +24,7 @@ func echo(got *events.APIGatewayV2HTTPRequest) httpapi.Handler {
 
 func TestRequestsBecomeTheEventsAPIGatewaySends(t *testing.T) {
 	var got events.APIGatewayV2HTTPRequest
-	srv := httptest.NewServer(Handler(map[string]httpapi.Handler{"unlink": echo(&got)}))
+	srv := httptest.NewServer(Handler(map[string]httpapi.Handler{"unlink": echo(&got)}, nil))
 	defer srv.Close()
 
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/auth/toss/unlink?userKey=1&userKey=2&referrer=UNLINK", nil)
@@ -59,7 +59,7 @@ func TestRequestsBecomeTheEventsAPIGatewaySends(t *testing.T) {
 
 func TestUndeclaredRoutesGetAPIGatewaysNotFound(t *testing.T) {
 	var got events.APIGatewayV2HTTPRequest
-	srv := httptest.NewServer(Handler(map[string]httpapi.Handler{"status": echo(&got)}))
+	srv := httptest.NewServer(Handler(map[string]httpapi.Handler{"status": echo(&got)}, nil))
 	defer srv.Close()
 	for _, c := range []struct{ method, path string }{
 		{"GET", "/api/auth/migration/status"}, {"POST", "/api/auth/migration/status/"}, {"POST", "/nope"},
@@ -72,6 +72,71 @@ func TestUndeclaredRoutesGetAPIGatewaysNotFound(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 404 || got.Version != "" {
 			t.Errorf("%s %s: %d, function called: %v", c.method, c.path, resp.StatusCode, got.Version != "")
+		}
+	}
+}
+
+// CORS is the gateway's, as template.yaml configures API Gateway: exact origins, preflights
+// answered without reaching a function, the function's own CORS headers dropped, and none on
+// the callback.
+func TestCORSIsTheGatewaysForBrowserRoutesOnly(t *testing.T) {
+	var got events.APIGatewayV2HTTPRequest
+	origins, err := ParseOrigins("https://my-game.apps.tossmini.com,https://my-game.private-apps.tossmini.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn := func(_ context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		got = req
+		return events.APIGatewayV2HTTPResponse{StatusCode: 200, Headers: map[string]string{"Access-Control-Allow-Origin": "*"}, Body: "{}"}, nil
+	}
+	srv := httptest.NewServer(Handler(map[string]httpapi.Handler{"status": fn, "unlink": fn}, origins))
+	defer srv.Close()
+	do := func(method, path, origin string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader("{}"))
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	for _, c := range []struct {
+		origin string
+		ok     bool
+	}{
+		{"https://my-game.apps.tossmini.com", true},
+		{"https://my-game.private-apps.tossmini.com", true},
+		{"https://MY-GAME.apps.tossmini.com", true},
+		{"http://my-game.apps.tossmini.com", false},
+		{"https://evil.my-game.apps.tossmini.com", false},
+		{"https://other.apps.tossmini.com", false},
+		{"https://my-game.apps.tossmini.com.evil.com", false},
+		{"null", false},
+		{"", false},
+	} {
+		got = events.APIGatewayV2HTTPRequest{}
+		pre := do(http.MethodOptions, "/api/auth/migration/status", c.origin)
+		if pre.StatusCode != 204 || (pre.Header.Get("Access-Control-Allow-Origin") == c.origin && c.origin != "") != c.ok ||
+			(pre.Header.Get("Access-Control-Allow-Methods") != "") != c.ok || got.Version != "" {
+			t.Errorf("preflight from %q: %d %v (function called: %v)", c.origin, pre.StatusCode, pre.Header, got.Version != "")
+		}
+		resp := do(http.MethodPost, "/api/auth/migration/status", c.origin)
+		if acao := resp.Header.Get("Access-Control-Allow-Origin"); (acao == c.origin && c.origin != "") != c.ok || (!c.ok && acao != "") {
+			t.Errorf("POST from %q: Access-Control-Allow-Origin %q, want allowed=%v", c.origin, acao, c.ok)
+		}
+	}
+	if resp := do(http.MethodOptions, "/api/auth/toss/unlink", "https://my-game.apps.tossmini.com"); resp.StatusCode != 404 {
+		t.Errorf("a preflight of the callback answered %d, want API Gateway's 404 (no CORS there)", resp.StatusCode)
+	}
+}
+
+func TestOriginsMustBeExact(t *testing.T) {
+	for _, bad := range []string{"https://*.apps.tossmini.com", "my-game.apps.tossmini.com", "https://a.com/", "https://a.com/path", "ftp://a.com"} {
+		if _, err := ParseOrigins(bad); err == nil {
+			t.Errorf("ParseOrigins(%q) accepted it", bad)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package app_test
+package functions_test
 
 import (
 	"bytes"
@@ -13,13 +13,11 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/tossgame/migration-server/shared/app"
-	"github.com/tossgame/migration-server/shared/app/linking"
+	"github.com/tossgame/migration-server/shared/config"
 	"github.com/tossgame/migration-server/shared/dev/devenv"
-	"github.com/tossgame/migration-server/shared/httpapi"
 	"github.com/tossgame/migration-server/shared/dev/localserver"
-	"github.com/tossgame/migration-server/shared/store"
 	"github.com/tossgame/migration-server/shared/dev/tosssim"
+	"github.com/tossgame/migration-server/shared/store"
 )
 
 // The whole product over HTTP: moto_server (DynamoDB, Secrets Manager) and the Toss simulator
@@ -51,20 +49,16 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func start(t *testing.T, opt devenv.Options, tweak func(*app.Config)) *env {
+func start(t *testing.T, opt devenv.Options, tweak func(*config.Config)) *env {
 	t.Helper()
 	stack := devenv.ForTest(t, opt)
 	cfg := stack.Config()
 	logs := &syncBuffer{}
-	cfg.Log = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	h := localserver.Handler(map[string]httpapi.Handler{
-		"status": app.NewStatus(cfg, stack.DB),
-		"link":   linking.NewLink(cfg, stack.DB, stack.SM),
-		"unlink": linking.NewUnlink(cfg, stack.DB, stack.SM),
-	})
+	h := localserver.Handler(devenv.Handlers(cfg, log, stack.DB, stack.SM), nil)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &env{t: t, stack: stack, srv: srv, store: store.New(stack.DB, stack.Table), logs: logs}
@@ -233,7 +227,7 @@ func TestAnUnconfiguredCallbackFailsClosed(t *testing.T) {
 
 func TestKeptProfileFieldsAreStoredDecryptedAndUnlinkedWithTheMapping(t *testing.T) {
 	t.Parallel()
-	e := start(t, devenv.Options{}, func(c *app.Config) { c.Keep = []string{"name", "birthday"} })
+	e := start(t, devenv.Options{}, func(c *config.Config) { c.Keep = []string{"name", "birthday"} })
 	ctx := context.Background()
 	c, b := e.link("profile", e.code(61))
 	want(t, "link", c, b, 200, `"success":true`)
@@ -314,7 +308,7 @@ func TestWarmLinksReuseOneTLSConnection(t *testing.T) {
 
 func TestNoCodeTokenSecretOrPersonalDataReachesTheLogs(t *testing.T) {
 	t.Parallel()
-	e := start(t, devenv.Options{}, func(c *app.Config) { c.Keep = []string{"name"} })
+	e := start(t, devenv.Options{}, func(c *config.Config) { c.Keep = []string{"name"} })
 	code := e.code(91)
 	e.link("log-hash", code)
 	e.link("log-hash-2", code) // reused: invalid_grant

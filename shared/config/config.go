@@ -1,26 +1,21 @@
-// Package app wires the product from its environment: the settings, the AWS SDK configuration,
-// the Lambda main (with init errors reported to the Runtime API) and the status handler.
-// Subpackage linking does the same for link and unlink. The Lambda mains and the local server
-// both build through them, so they run the same code.
-package app
+// Package config reads and checks a function's settings from its environment (names and meanings
+// in README). A bad setting fails init with a message naming the variable.
+package config
 
 import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/tossgame/migration-server/shared/httpapi"
 	"github.com/tossgame/migration-server/shared/migration"
-	"github.com/tossgame/migration-server/shared/store"
 	"github.com/tossgame/migration-server/shared/toss"
 )
 
-// Config is every setting, read from the environment by FromEnv (names in README).
+// Config is every setting of the functions.
 type Config struct {
 	Table       string         // TABLE_NAME
 	SecretID    string         // SECRET_ID: name or ARN of the JSON secret
@@ -29,15 +24,23 @@ type Config struct {
 	TossRoots   *x509.CertPool // TOSS_API_CA_FILE: extra trust for a simulator; nil = system roots
 	Keep        []string       // KEEP_PROFILE_FIELDS: comma-separated decrypted fields to store
 	VerifyHash  bool           // VERIFY_HASH: ask Toss whether a hash is real before linking
-	Origins     *httpapi.Origins
-	Log         *slog.Logger
 }
 
 // Getenv reads one variable (os.Getenv, or a map in tests).
 type Getenv func(string) string
 
-// FromEnv reads and checks the settings. needSecret is false for status, which never reads it.
-func FromEnv(env Getenv, needSecret bool) (Config, error) {
+// Needs says which settings a function requires.
+type Needs int
+
+const (
+	// Table alone: the status function, which never reads the secret.
+	Table Needs = iota
+	// TableAndSecret: link and unlink.
+	TableAndSecret
+)
+
+// FromEnv reads and checks the settings.
+func FromEnv(env Getenv, needs Needs) (Config, error) {
 	var errs []error
 	c := Config{
 		Table:       env("TABLE_NAME"),
@@ -48,7 +51,7 @@ func FromEnv(env Getenv, needSecret bool) (Config, error) {
 	if c.Table == "" {
 		errs = append(errs, errors.New("TABLE_NAME is not set"))
 	}
-	if needSecret && c.SecretID == "" {
+	if needs == TableAndSecret && c.SecretID == "" {
 		errs = append(errs, errors.New("SECRET_ID is not set"))
 	}
 	if v := env("SECRET_TTL"); v != "" {
@@ -71,19 +74,22 @@ func FromEnv(env Getenv, needSecret bool) (Config, error) {
 		errs = append(errs, fmt.Errorf("KEEP_PROFILE_FIELDS: %w", err))
 	}
 	c.Keep = keep
-	if v := env("VERIFY_HASH"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("VERIFY_HASH %q is not true or false", v))
-		}
-		c.VerifyHash = b
-	}
-	origins, err := httpapi.ParseOrigins(or(env("ALLOWED_ORIGINS"), httpapi.DefaultOrigins))
-	if err != nil {
-		errs = append(errs, fmt.Errorf("ALLOWED_ORIGINS: %w", err))
-	}
-	c.Origins = origins
+	c.VerifyHash, err = boolean(env, "VERIFY_HASH", false)
+	errs = append(errs, err)
 	return c, errors.Join(errs...)
+}
+
+// boolean reads an optional true/false variable.
+func boolean(env Getenv, name string, def bool) (bool, error) {
+	v := env(name)
+	if v == "" {
+		return def, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return def, fmt.Errorf("%s %q is not true or false", name, v)
+	}
+	return b, nil
 }
 
 func or(v, def string) string {
@@ -91,15 +97,4 @@ func or(v, def string) string {
 		return def
 	}
 	return v
-}
-
-// Options are the HTTP layer's settings.
-func (c Config) Options() httpapi.Options {
-	return httpapi.Options{Origins: c.Origins, Log: c.Log}
-}
-
-// NewStatus builds the status handler.
-func NewStatus(c Config, db store.DynamoDB) httpapi.Handler {
-	svc := &migration.Service{Store: store.New(db, c.Table), Log: c.Log}
-	return httpapi.Status(svc, c.Options())
 }

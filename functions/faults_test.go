@@ -1,4 +1,4 @@
-package app_test
+package functions_test
 
 import (
 	"context"
@@ -18,15 +18,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/tossgame/migration-server/shared/app"
-	"github.com/tossgame/migration-server/shared/app/linking"
+	"github.com/tossgame/migration-server/shared/config"
 	"github.com/tossgame/migration-server/shared/dev/devcert"
 	"github.com/tossgame/migration-server/shared/dev/devenv"
-	"github.com/tossgame/migration-server/shared/httpapi"
 	"github.com/tossgame/migration-server/shared/dev/localserver"
+	"github.com/tossgame/migration-server/shared/dev/tosssim"
+	"github.com/tossgame/migration-server/shared/httpapi"
 	"github.com/tossgame/migration-server/shared/secrets"
 	"github.com/tossgame/migration-server/shared/store"
-	"github.com/tossgame/migration-server/shared/dev/tosssim"
 )
 
 // The fault tests call the handlers directly with a context deadline, as Lambda does, and check
@@ -99,7 +98,8 @@ type fx struct {
 	stack    *devenv.Stack
 	moto     *devenv.Moto
 	secret   string // the secret's name, for overwriting it
-	cfg      app.Config
+	cfg      config.Config
+	log      *slog.Logger
 	store    *store.Table
 	sharedDB *dynamodb.Client // the shared moto_server, past the faulted proxy
 	logs     *syncBuffer
@@ -111,7 +111,7 @@ type fx struct {
 	bodies []string // every request body sent
 }
 
-func newFx(t *testing.T, tweak func(*app.Config)) *fx {
+func newFx(t *testing.T, tweak func(*config.Config)) *fx {
 	t.Helper()
 	m := ownMoto(t)
 	name := "toss-migration/faults-" + devenv.Unique()
@@ -125,22 +125,22 @@ func newFx(t *testing.T, tweak func(*app.Config)) *fx {
 	e.cfg = stack.Config()
 	// Keep decrypted fields, so that personal data flows through the code the log check watches.
 	e.cfg.Keep = []string{"name", "phone", "birthday", "ci"}
-	e.cfg.Log = slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e.log = slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if tweak != nil {
 		tweak(&e.cfg)
 	}
-	e.status = app.NewStatus(e.cfg, stack.DB)
-	e.link = linking.NewLink(e.cfg, stack.DB, stack.SM)
-	e.unlink = linking.NewUnlink(e.cfg, stack.DB, stack.SM)
+	e.status = devenv.Status(e.cfg, e.log, stack.DB)
+	e.link = devenv.Link(e.cfg, e.log, stack.DB, stack.SM)
+	e.unlink = devenv.Unlink(e.cfg, e.log, stack.DB, stack.SM)
 	t.Cleanup(e.checkLogs)
 	return e
 }
 
 // newLink is a cold link container with a changed configuration.
-func (e *fx) newLink(tweak func(*app.Config)) httpapi.Handler {
+func (e *fx) newLink(tweak func(*config.Config)) httpapi.Handler {
 	c := e.cfg
 	tweak(&c)
-	return linking.NewLink(c, e.stack.DB, e.stack.SM)
+	return devenv.Link(c, e.log, e.stack.DB, e.stack.SM)
 }
 
 // secretWith stores a changed copy of the stack's secret under a new name and returns its ARN.
@@ -378,23 +378,23 @@ func TestTossFaultsAnswerBeforeTheDeadlineAndWriteNothing(t *testing.T) {
 			return e.doLink(e.link, deadline, "toss-hash", e.mint(102))
 		}, false},
 		{"connection refused", 502, "TOSS_UNAVAILABLE", func(e *fx) (int, string) {
-			h := e.newLink(func(c *app.Config) { c.TossBaseURL = fmt.Sprintf("https://127.0.0.1:%d", closedPort) })
+			h := e.newLink(func(c *config.Config) { c.TossBaseURL = fmt.Sprintf("https://127.0.0.1:%d", closedPort) })
 			return e.doLink(h, deadline, "toss-hash", e.mint(103))
 		}, true},
 		{"client certificate from another CA", 502, "TOSS_UNAVAILABLE", func(e *fx) (int, string) {
 			arn := e.secretWith(func(d *secrets.Document) {
 				d.MTLSCertificate, d.MTLSPrivateKey = string(foreignCert), string(foreignKey)
 			})
-			h := e.newLink(func(c *app.Config) { c.SecretID = arn })
+			h := e.newLink(func(c *config.Config) { c.SecretID = arn })
 			return e.doLink(h, deadline, "toss-hash", e.mint(104))
 		}, true},
 		{"server certificate from an untrusted CA", 502, "TOSS_UNAVAILABLE", func(e *fx) (int, string) {
-			h := e.newLink(func(c *app.Config) { c.TossRoots = otherCA.Pool() })
+			h := e.newLink(func(c *config.Config) { c.TossRoots = otherCA.Pool() })
 			return e.doLink(h, deadline, "toss-hash", e.mint(105))
 		}, true},
 		{"secret without a certificate", 503, "SERVICE_UNAVAILABLE", func(e *fx) (int, string) {
 			arn := e.secretWith(func(d *secrets.Document) { d.MTLSCertificate = "" })
-			h := e.newLink(func(c *app.Config) { c.SecretID = arn })
+			h := e.newLink(func(c *config.Config) { c.SecretID = arn })
 			return e.doLink(h, deadline, "toss-hash", e.mint(106))
 		}, true},
 		{"bare invalid_grant for a code Toss never issued", 400, "INVALID_AUTHORIZATION_CODE", func(e *fx) (int, string) {
@@ -430,7 +430,7 @@ func TestTossFaultsAnswerBeforeTheDeadlineAndWriteNothing(t *testing.T) {
 // the warm container's links, and rotating back to a good one heals it without a restart.
 func TestARotatedCertificateTakesEffectInAWarmContainer(t *testing.T) {
 	t.Parallel()
-	e := newFx(t, func(c *app.Config) { c.SecretTTL = time.Millisecond })
+	e := newFx(t, func(c *config.Config) { c.SecretTTL = time.Millisecond })
 	c, b := e.doLink(e.link, relaxed, "rot-1", e.mint(111))
 	want(t, "link with the good certificate", c, b, 200, `{"success":true}`)
 
@@ -629,7 +629,7 @@ func TestAFailedSecretRefreshKeepsServingTheLastGoodValue(t *testing.T) {
 	t.Parallel()
 	for _, f := range ddbFaults {
 		t.Run(f.name, func(t *testing.T) {
-			e := newFx(t, func(c *app.Config) { c.SecretTTL = time.Millisecond })
+			e := newFx(t, func(c *config.Config) { c.SecretTTL = time.Millisecond })
 			c, b := e.doLink(e.link, relaxed, "good-1", e.mint(401))
 			want(t, "first link", c, b, 200, `{"success":true}`)
 			c, b = e.doUnlink(e.unlink, relaxed, 0)
