@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,7 +25,9 @@ import (
 
 type settings struct {
 	addr, sandbox, tossAPI, basicAuth string
+	page                              string // where the mini-app page is served
 	origins                           *localserver.Origins
+	log                               io.Writer // where logs go; nil: stderr
 }
 
 func main() {
@@ -32,6 +35,7 @@ func main() {
 	flag.StringVar(&s.addr, "addr", "127.0.0.1:3000", "where the three routes are served")
 	flag.StringVar(&s.sandbox, "sandbox", "127.0.0.1:3001", "where the Toss simulator mints authorization codes")
 	flag.StringVar(&s.tossAPI, "toss-api", "127.0.0.1:3002", "where the Toss simulator serves the partner API (mTLS)")
+	flag.StringVar(&s.page, "page", "127.0.0.1:3003", "where the mini-app page is served (its own origin; empty: none)")
 	flag.StringVar(&s.basicAuth, "basic-auth", envOr("UNLINK_BASIC_AUTH", devenv.DefaultBasicAuth), "the unlink callback's Basic Auth value")
 	allowed := flag.String("allowed-origins", envOr("ALLOWED_ORIGINS", DefaultOrigins),
 		"exact browser origins allowed by CORS, comma-separated (the template's AllowedOrigins)")
@@ -52,7 +56,11 @@ func main() {
 
 // run serves until ctx ends. ready, when not nil, receives the listening address.
 func run(ctx context.Context, s settings, out *os.File, ready chan<- string) error {
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logw := s.log
+	if logw == nil {
+		logw = os.Stderr
+	}
+	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	slog.SetDefault(log)
 
 	ln, err := net.Listen("tcp", s.addr) // before starting anything, so a busy port fails fast
@@ -81,12 +89,20 @@ func run(ctx context.Context, s settings, out *os.File, ready chan<- string) err
 		return err
 	}
 	cfg.TossRoots = stack.CA.Pool()
-	srv := &http.Server{Handler: localserver.Handler(devenv.Handlers(cfg, log, stack.DB, stack.SM), s.origins),
+	srv := &http.Server{Handler: accessLog(log, localserver.Handler(devenv.Handlers(cfg, log, stack.DB, stack.SM), s.origins)),
 		ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
 	base := "http://" + ln.Addr().String()
+	if s.page != "" {
+		page, err := servePage(ctx, s.page, base, stack, s.basicAuth)
+		if err != nil {
+			srv.Close()
+			return fmt.Errorf("mini-app page: %w", err)
+		}
+		fmt.Fprintf(out, "\nMini-app page (plays the client in a browser): %s\n", page)
+	}
 	fmt.Fprint(out, Banner(base, stack.Sim.SandboxURL(), stack.Moto.Endpoint, stack.Table, s.basicAuth))
 	if ready != nil {
 		ready <- base

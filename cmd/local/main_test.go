@@ -13,7 +13,7 @@ import (
 
 // startLocal runs the local server as `make run` does, on free ports (so tests can run beside a
 // developer's `make run`), until the test ends.
-func startLocal(t *testing.T) (settings, string, []byte) {
+func startLocal(t *testing.T, tweak ...func(*settings)) (settings, string, []byte) {
 	t.Helper()
 	ports := make([]int, 3)
 	for i := range ports {
@@ -28,6 +28,9 @@ func startLocal(t *testing.T) (settings, string, []byte) {
 		sandbox:   fmt.Sprintf("127.0.0.1:%d", ports[1]),
 		tossAPI:   fmt.Sprintf("127.0.0.1:%d", ports[2]),
 		basicAuth: devenv.DefaultBasicAuth,
+	}
+	for _, f := range tweak {
+		f(&s)
 	}
 	out, err := os.CreateTemp(t.TempDir(), "banner")
 	if err != nil {
