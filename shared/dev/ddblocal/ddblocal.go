@@ -55,14 +55,21 @@ func Dir() (string, error) {
 	if d := os.Getenv(EnvDir); d != "" {
 		return filepath.Abs(d)
 	}
-	if root, ok := moduleRoot(); ok {
-		return filepath.Join(root, ".cache", "dynamodb-local"), nil
+	if c, ok := ProjectCache(); ok {
+		return filepath.Join(c, "dynamodb-local"), nil
 	}
 	c, err := os.UserCacheDir()
 	if err != nil {
 		return "", fmt.Errorf("ddblocal: no cache folder: set %s: %w", EnvDir, err)
 	}
 	return filepath.Join(c, "toss-migration", "dynamodb-local"), nil
+}
+
+// ProjectCache is the .cache folder at the root of the module containing the working directory
+// (git ignores it), where the dev machinery keeps what it installs; false outside a module.
+func ProjectCache() (string, bool) {
+	root, ok := moduleRoot()
+	return filepath.Join(root, ".cache"), ok
 }
 
 func moduleRoot() (string, bool) {
