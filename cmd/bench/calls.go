@@ -9,8 +9,8 @@ import (
 
 	"github.com/tossgame/migration-server/cmd/invoke/runtimeapi"
 	"github.com/tossgame/migration-server/shared/dev/devenv"
-	"github.com/tossgame/migration-server/shared/store"
 	"github.com/tossgame/migration-server/shared/dev/tosssim"
+	"github.com/tossgame/migration-server/shared/store"
 )
 
 // callCheck is one "calls per request" figure, counted at the transport: the devenv proxy in front

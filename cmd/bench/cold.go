@@ -14,8 +14,8 @@ import (
 
 	"github.com/tossgame/migration-server/cmd/invoke/runtimeapi"
 	"github.com/tossgame/migration-server/shared/dev/devenv"
-	"github.com/tossgame/migration-server/shared/store"
 	"github.com/tossgame/migration-server/shared/dev/tosssim"
+	"github.com/tossgame/migration-server/shared/store"
 )
 
 // coldCase is one function with the two events of a cold-start run: the first is the cold

@@ -28,10 +28,10 @@ import (
 	"github.com/tossgame/migration-server/shared/app/linking"
 	"github.com/tossgame/migration-server/shared/dev/devcert"
 	"github.com/tossgame/migration-server/shared/dev/devenv"
+	"github.com/tossgame/migration-server/shared/dev/tosssim"
 	"github.com/tossgame/migration-server/shared/httpapi"
 	"github.com/tossgame/migration-server/shared/secrets"
 	"github.com/tossgame/migration-server/shared/store"
-	"github.com/tossgame/migration-server/shared/dev/tosssim"
 )
 
 // The warm, in-process benchmarks: each handler exactly as app wires it, against a DynamoDB (and

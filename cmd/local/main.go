@@ -20,8 +20,8 @@ import (
 	"github.com/tossgame/migration-server/shared/app"
 	"github.com/tossgame/migration-server/shared/app/linking"
 	"github.com/tossgame/migration-server/shared/dev/devenv"
-	"github.com/tossgame/migration-server/shared/httpapi"
 	"github.com/tossgame/migration-server/shared/dev/localserver"
+	"github.com/tossgame/migration-server/shared/httpapi"
 )
 
 type settings struct {

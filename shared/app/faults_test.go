@@ -22,11 +22,11 @@ import (
 	"github.com/tossgame/migration-server/shared/app/linking"
 	"github.com/tossgame/migration-server/shared/dev/devcert"
 	"github.com/tossgame/migration-server/shared/dev/devenv"
-	"github.com/tossgame/migration-server/shared/httpapi"
 	"github.com/tossgame/migration-server/shared/dev/localserver"
+	"github.com/tossgame/migration-server/shared/dev/tosssim"
+	"github.com/tossgame/migration-server/shared/httpapi"
 	"github.com/tossgame/migration-server/shared/secrets"
 	"github.com/tossgame/migration-server/shared/store"
-	"github.com/tossgame/migration-server/shared/dev/tosssim"
 )
 
 // The fault tests call the handlers directly with a context deadline, as Lambda does, and check

@@ -16,10 +16,10 @@ import (
 	"github.com/tossgame/migration-server/shared/app"
 	"github.com/tossgame/migration-server/shared/app/linking"
 	"github.com/tossgame/migration-server/shared/dev/devenv"
-	"github.com/tossgame/migration-server/shared/httpapi"
 	"github.com/tossgame/migration-server/shared/dev/localserver"
-	"github.com/tossgame/migration-server/shared/store"
 	"github.com/tossgame/migration-server/shared/dev/tosssim"
+	"github.com/tossgame/migration-server/shared/httpapi"
+	"github.com/tossgame/migration-server/shared/store"
 )
 
 // The whole product over HTTP: moto_server (DynamoDB, Secrets Manager) and the Toss simulator
