@@ -263,8 +263,8 @@ type op struct {
 	mark int64
 }
 
-func (r *round) link(hash string, user int64) op { return op{hash: hash, user: user} }
-func (r *round) unlink(user int64) op            { return op{user: user} }
+func linkOp(hash string, user int64) op { return op{hash: hash, user: user} }
+func unlinkOp(user int64) op            { return op{user: user} }
 
 // run releases every op at once while readers check the invariants, then reads the end state.
 // It returns hash -> userKey of the mappings left.
@@ -573,7 +573,7 @@ func oneHashManyUsers(ctx context.Context, e raceEnv, s mappingStore, rnd int, v
 	}
 	r := newRound(ctx, e, s, v, []string{hash}, users)
 	for i, u := range users {
-		ops[i] = r.link(hash, u)
+		ops[i] = linkOp(hash, u)
 	}
 	pairs := r.run(ops, readers)
 	winners := checkExclusive(v, ops, apperr.ErrHashLinked)
@@ -593,7 +593,7 @@ func oneUserManyHashes(ctx context.Context, e raceEnv, s mappingStore, rnd int, 
 	}
 	r := newRound(ctx, e, s, v, hashes, []int64{user})
 	for i, h := range hashes {
-		ops[i] = r.link(h, user)
+		ops[i] = linkOp(h, user)
 	}
 	pairs := r.run(ops, readers)
 	winners := checkExclusive(v, ops, apperr.ErrUserLinked)
@@ -636,11 +636,11 @@ func linksRacingUnlinks(ctx context.Context, e raceEnv, s mappingStore, rnd int,
 	r := newRound(ctx, e, s, v, hashes, users)
 	var ops []op
 	for i := range racers {
-		ops = append(ops, r.link(hashes[rand.IntN(len(hashes))], users[i%len(users)]))
+		ops = append(ops, linkOp(hashes[rand.IntN(len(hashes))], users[i%len(users)]))
 		// Only the first two users are unlinked: the links of the other two compete for the
 		// same hashes, and must then stay.
 		if i%2 == 0 {
-			ops = append(ops, r.unlink(users[(i/2)%2]))
+			ops = append(ops, unlinkOp(users[(i/2)%2]))
 		}
 	}
 	pairs := r.run(ops, readers)
