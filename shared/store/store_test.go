@@ -15,23 +15,31 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/tossgame/migration-server/shared/apperr"
+	"github.com/tossgame/migration-server/shared/dev/ddblocal"
 	"github.com/tossgame/migration-server/shared/dev/devenv"
 	"github.com/tossgame/migration-server/shared/store"
 )
 
-// These tests run against moto_server over the real DynamoDB wire protocol; devenv starts it
-// (or uses AWS_ENDPOINT_URL_DYNAMODB) and fails the test when it cannot.
-func TestMain(m *testing.M) { devenv.RunTests(m) }
+// These tests run against Amazon's DynamoDB Local, truly concurrently (no proxy between): ddblocal
+// installs it into the project cache when missing, starts one per test binary (or uses
+// DYNAMODB_LOCAL_ENDPOINT), and fails the test, saying what to install, when it cannot.
+func TestMain(m *testing.M) { ddblocal.RunTests(m) }
 
 func newTable(t *testing.T) (*store.Table, *dynamodb.Client, string) {
 	t.Helper()
-	m := devenv.TestMoto(t)
-	db := m.DynamoDB()
-	name := "store-test-" + devenv.Unique()
+	db, name := newTableName(t)
+	return store.New(db, name), db, name
+}
+
+// newTableName creates a table of the test's own, as template.yaml declares it.
+func newTableName(t testing.TB) (*dynamodb.Client, string) {
+	t.Helper()
+	db := ddblocal.TestServer(t).Client()
+	name := ddblocal.TableName("store-test-")
 	if err := devenv.CreateTable(context.Background(), db, name); err != nil {
 		t.Fatal(err)
 	}
-	return store.New(db, name), db, name
+	return db, name
 }
 
 // items returns the whole table as pk -> item, to prove what is (and is not) stored.
@@ -186,7 +194,7 @@ func count(errs []error, target error) (ok, match int) {
 	return
 }
 
-// Repetitions make a rare interleaving show; moto answers each call in about 5 ms.
+// Repetitions make a rare interleaving show.
 const repetitions = 10
 
 func TestConcurrentLinksOfOneHashLetExactlyOneUserIn(t *testing.T) {

@@ -1,6 +1,7 @@
-// Package devenv starts, on loopback, everything the product depends on — moto_server for
-// DynamoDB and Secrets Manager, a table, a development secret with a throw-away PKI, and the Toss
-// simulator — for the local run, `make invoke` and the tests. No AWS account is needed.
+// Package devenv starts, on loopback, everything the product depends on — DynamoDB Local (or
+// moto_server) for DynamoDB, moto_server for Secrets Manager, a table, a development secret with
+// a throw-away PKI, and the Toss simulator — for the local run, `make invoke` and the tests. No
+// AWS account is needed.
 package devenv
 
 import (
@@ -29,6 +30,7 @@ import (
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/tossgame/migration-server/shared/config"
+	"github.com/tossgame/migration-server/shared/dev/ddblocal"
 	"github.com/tossgame/migration-server/shared/dev/devcert"
 	"github.com/tossgame/migration-server/shared/dev/tosssim"
 	"github.com/tossgame/migration-server/shared/secrets"
@@ -42,11 +44,13 @@ const Region = "ap-northeast-2"
 const DefaultBasicAuth = "local-unlink:local-secret"
 
 // MotoHint is how to get moto_server, for error messages.
-const MotoHint = `moto_server not found on PATH: install it with  pip install 'moto[server]'  ` +
+const MotoHint = `moto_server not found on PATH nor in .cache/venv: run  make deps  (it installs moto into .cache/venv), ` +
+	`or install it with  pip install 'moto[server]'  ` +
 	`(or point AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_SECRETS_MANAGER at a running one)`
 
 // Moto is a moto_server (one this package started, or one named by the environment) behind a
-// Proxy: clients get the proxy's endpoints.
+// Proxy: clients get the proxy's endpoints. StartBackends makes one whose DynamoDB is DynamoDB
+// Local instead (backends.go).
 type Moto struct {
 	Endpoint string // the DynamoDB endpoint (the proxy)
 	Secrets  string // the Secrets Manager endpoint (the proxy)
@@ -56,6 +60,8 @@ type Moto struct {
 	SecretsProxy *Proxy
 	cmd          *exec.Cmd
 	log          bytes.Buffer
+	dynamoDB     DynamoDBSource   // what answers behind Proxy
+	ddb          *ddblocal.Server // a DynamoDB Local this Moto started, stopped by Close
 }
 
 // StartMoto uses the server named by AWS_ENDPOINT_URL_DYNAMODB (and
@@ -90,9 +96,9 @@ func StartMoto(ctx context.Context) (*Moto, error) {
 }
 
 func (m *Moto) start(ctx context.Context) error {
-	bin, err := exec.LookPath("moto_server")
+	bin, err := motoServer()
 	if err != nil {
-		return errors.New(MotoHint)
+		return err
 	}
 	port, err := FreePort()
 	if err != nil {
@@ -136,6 +142,7 @@ func (m *Moto) Close() {
 		_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
 		_ = m.cmd.Wait()
 	}
+	m.ddb.Close()
 }
 
 // Environ is what a process needs to reach this moto_server with the AWS SDK.
@@ -219,9 +226,10 @@ type Stack struct {
 
 // Options choose addresses and names; the zero value picks free ports and unique names.
 type Options struct {
-	Moto        *Moto  // share a running moto_server; nil starts (or finds) one
-	APIAddr     string // the simulator's mTLS API; default 127.0.0.1:0
-	SandboxAddr string // the simulator's code minting endpoint; default 127.0.0.1:0
+	Moto        *Moto          // share a running moto_server; nil starts (or finds) one
+	DynamoDB    DynamoDBSource // when Moto is nil: what answers DynamoDB; default DynamoDB Local
+	APIAddr     string         // the simulator's mTLS API; default 127.0.0.1:0
+	SandboxAddr string         // the simulator's code minting endpoint; default 127.0.0.1:0
 	Table       string
 	Secret      string
 	BasicAuth   string // default DefaultBasicAuth; use NoBasicAuth for none
@@ -241,7 +249,7 @@ func Start(ctx context.Context, opt Options) (*Stack, error) {
 		}
 	}()
 	if s.Moto == nil {
-		m, err := StartMoto(ctx)
+		m, err := StartBackends(ctx, opt.DynamoDB)
 		if err != nil {
 			return nil, err
 		}

@@ -20,12 +20,16 @@ import (
 //     concurrency tests test our code, not moto's threading.
 //   - It injects faults (unreachable, throttled, slow, cancelled transactions) and counts calls
 //     by operation, for the fault tests and the call-count budgets.
+//
+// In front of DynamoDB Local (NewConcurrentProxy) it only does the second.
 type Proxy struct {
 	target *url.URL
 	rp     *httputil.ReverseProxy
 	ln     net.Listener
 	srv    *http.Server
 	lane   sync.Mutex // one request at a time into moto
+	// concurrent: no lane (a server safe under concurrency: DynamoDB Local)
+	concurrent bool
 
 	mu     sync.Mutex
 	faults map[string]Fault // by operation prefix ("DynamoDB_20120810.GetItem", "secretsmanager.", "")
@@ -46,7 +50,9 @@ const (
 )
 
 // NewProxy listens on a free loopback port and forwards to target.
-func NewProxy(target string) (*Proxy, error) {
+func NewProxy(target string) (*Proxy, error) { return newProxy(target, false) }
+
+func newProxy(target string, concurrent bool) (*Proxy, error) {
 	u, err := url.Parse(target)
 	if err != nil {
 		return nil, err
@@ -55,12 +61,16 @@ func NewProxy(target string) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{target: u, ln: ln, faults: map[string]Fault{}, times: map[string]int{}, calls: map[string]int{}}
+	p := &Proxy{target: u, ln: ln, concurrent: concurrent, faults: map[string]Fault{}, times: map[string]int{}, calls: map[string]int{}}
 	p.rp = httputil.NewSingleHostReverseProxy(u)
 	p.srv = &http.Server{Handler: p}
 	go p.srv.Serve(ln)
 	return p, nil
 }
+
+// NewConcurrentProxy is NewProxy without the lane: faults and counts, every request let through
+// at once, for a server whose transactions are safe concurrently.
+func NewConcurrentProxy(target string) (*Proxy, error) { return newProxy(target, true) }
 
 // URL is the proxy's endpoint, to give to the SDK.
 func (p *Proxy) URL() string { return "http://" + p.ln.Addr().String() }
@@ -155,8 +165,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			`,"CancellationReasons":[{"Code":"ThrottlingError","Message":"Throughput exceeds the current capacity for one or more global secondary indexes."},{"Code":"None"}]`)
 		return
 	}
-	p.lane.Lock()
-	defer p.lane.Unlock()
+	if !p.concurrent {
+		p.lane.Lock()
+		defer p.lane.Unlock()
+	}
 	p.rp.ServeHTTP(w, r)
 }
 
