@@ -11,8 +11,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/tossgame/migration-server/shared/dev/devenv"
-	"github.com/tossgame/migration-server/shared/dev/localserver"
 )
 
 // playwrightVersion is the npm playwright-core the browser test drives Chromium with; it is
@@ -81,17 +79,12 @@ func (l *lockedBuffer) String() string {
 // player across origins (a real CORS preflight), and Toss's disconnect unlinks them.
 func TestTheMiniAppPageLinksAndUnlinksInARealBrowser(t *testing.T) {
 	chromium, pw := chromiumPath(t), playwright(t)
-	port, err := devenv.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pageOrigin := fmt.Sprintf("http://127.0.0.1:%d", port)
 	logs := &lockedBuffer{}
-	_, _, banner := startLocal(t, func(s *settings) {
-		s.page = fmt.Sprintf("127.0.0.1:%d", port)
-		s.origins, _ = localserver.ParseOrigins(pageOrigin)
+	_, at, banner := startLocal(t, func(s *settings) {
+		s.page = "127.0.0.1:0"
 		s.log = logs
 	})
+	pageOrigin := at.Page
 	if !strings.Contains(string(banner), pageOrigin) {
 		t.Fatalf("the banner does not name the page %s:\n%s", pageOrigin, banner)
 	}

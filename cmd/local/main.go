@@ -37,8 +37,8 @@ func main() {
 	flag.StringVar(&s.tossAPI, "toss-api", "127.0.0.1:3002", "where the Toss simulator serves the partner API (mTLS)")
 	flag.StringVar(&s.page, "page", "127.0.0.1:3003", "where the mini-app page is served (its own origin; empty: none)")
 	flag.StringVar(&s.basicAuth, "basic-auth", envOr("UNLINK_BASIC_AUTH", devenv.DefaultBasicAuth), "the unlink callback's Basic Auth value")
-	allowed := flag.String("allowed-origins", envOr("ALLOWED_ORIGINS", DefaultOrigins),
-		"exact browser origins allowed by CORS, comma-separated (the template's AllowedOrigins)")
+	allowed := flag.String("allowed-origins", os.Getenv("ALLOWED_ORIGINS"),
+		"exact browser origins allowed by CORS besides the mini-app page's, comma-separated (the template's AllowedOrigins)")
 	flag.Parse()
 	var err error
 	if s.origins, err = localserver.ParseOrigins(*allowed); err != nil {
@@ -54,8 +54,13 @@ func main() {
 	}
 }
 
-// run serves until ctx ends. ready, when not nil, receives the listening address.
-func run(ctx context.Context, s settings, out *os.File, ready chan<- string) error {
+// endpoints are where a running local stack listens.
+type endpoints struct {
+	API, Sandbox, Page string // Page is "" without the mini-app page
+}
+
+// run serves until ctx ends. ready, when not nil, receives where it listens.
+func run(ctx context.Context, s settings, out *os.File, ready chan<- endpoints) error {
 	logw := s.log
 	if logw == nil {
 		logw = os.Stderr
@@ -89,23 +94,28 @@ func run(ctx context.Context, s settings, out *os.File, ready chan<- string) err
 		return err
 	}
 	cfg.TossRoots = stack.CA.Pool()
-	srv := &http.Server{Handler: accessLog(log, localserver.Handler(devenv.Handlers(cfg, log, stack.DB, stack.SM), s.origins)),
+	at := endpoints{API: "http://" + ln.Addr().String(), Sandbox: stack.Sim.SandboxURL()}
+	origins := s.origins
+	if s.page != "" {
+		// The page is a browser client on its own origin, which the API must allow, as the
+		// mini-app's origins are allowed in the template.
+		if at.Page, err = servePage(ctx, s.page, at.API, stack, s.basicAuth); err != nil {
+			ln.Close()
+			return fmt.Errorf("mini-app page: %w", err)
+		}
+		origins = origins.With(at.Page)
+	}
+	srv := &http.Server{Handler: accessLog(log, localserver.Handler(devenv.Handlers(cfg, log, stack.DB, stack.SM), origins)),
 		ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
-	base := "http://" + ln.Addr().String()
-	if s.page != "" {
-		page, err := servePage(ctx, s.page, base, stack, s.basicAuth)
-		if err != nil {
-			srv.Close()
-			return fmt.Errorf("mini-app page: %w", err)
-		}
-		fmt.Fprintf(out, "\nMini-app page (plays the client in a browser): %s\n", page)
+	if at.Page != "" {
+		fmt.Fprintf(out, "\nMini-app page (plays the client in a browser): %s\n", at.Page)
 	}
-	fmt.Fprint(out, Banner(base, stack.Sim.SandboxURL(), stack.Moto.Endpoint, stack.Table, s.basicAuth))
+	fmt.Fprint(out, Banner(at.API, at.Sandbox, stack.Moto.Endpoint, stack.Table, s.basicAuth))
 	if ready != nil {
-		ready <- base
+		ready <- at
 	}
 	select {
 	case <-ctx.Done():
@@ -152,9 +162,6 @@ func WalkThrough(base, sandbox, basicAuth string) string {
   curl -s -X POST %[1]s/api/auth/migration/status -H 'Content-Type: application/json' -d '{"hash":"demo-hash-1"}'; echo
 `, base, sandbox, basicAuth)
 }
-
-// DefaultOrigins is where the local mini-app page is served: a real cross-origin caller.
-const DefaultOrigins = "http://127.0.0.1:3003"
 
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -11,24 +10,11 @@ import (
 	"github.com/tossgame/migration-server/shared/dev/devenv"
 )
 
-// startLocal runs the local server as `make run` does, on free ports (so tests can run beside a
-// developer's `make run`), until the test ends.
-func startLocal(t *testing.T, tweak ...func(*settings)) (settings, string, []byte) {
+// startLocal runs the local server as `make run` does, every listener on a port the kernel picks
+// (so tests can run beside each other and a developer's `make run`), until the test ends.
+func startLocal(t *testing.T, tweak ...func(*settings)) (settings, endpoints, []byte) {
 	t.Helper()
-	ports := make([]int, 3)
-	for i := range ports {
-		p, err := devenv.FreePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports[i] = p
-	}
-	s := settings{
-		addr:      fmt.Sprintf("127.0.0.1:%d", ports[0]),
-		sandbox:   fmt.Sprintf("127.0.0.1:%d", ports[1]),
-		tossAPI:   fmt.Sprintf("127.0.0.1:%d", ports[2]),
-		basicAuth: devenv.DefaultBasicAuth,
-	}
+	s := settings{addr: "127.0.0.1:0", sandbox: "127.0.0.1:0", tossAPI: "127.0.0.1:0", basicAuth: devenv.DefaultBasicAuth}
 	for _, f := range tweak {
 		f(&s)
 	}
@@ -37,12 +23,13 @@ func startLocal(t *testing.T, tweak ...func(*settings)) (settings, string, []byt
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ready, done := make(chan string, 1), make(chan error, 1)
+	ready, done := make(chan endpoints, 1), make(chan error, 1)
 	go func() { done <- run(ctx, s, out, ready) }()
-	var base string
+	var at endpoints
 	select {
-	case base = <-ready:
+	case at = <-ready:
 	case err := <-done:
+		cancel()
 		t.Fatalf("the local server did not start: %v", err)
 	}
 	t.Cleanup(func() {
@@ -52,7 +39,7 @@ func startLocal(t *testing.T, tweak ...func(*settings)) (settings, string, []byt
 		}
 	})
 	banner, _ := os.ReadFile(out.Name())
-	return s, base, banner
+	return s, at, banner
 }
 
 // The walk-through `make run` prints must work as printed: run it with bash and curl.
@@ -60,8 +47,8 @@ func TestTheWalkThroughWorksAsPrinted(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Fatal("curl is needed for this test: apt-get install curl")
 	}
-	s, base, banner := startLocal(t)
-	script := WalkThrough(base, "http://"+s.sandbox, s.basicAuth)
+	s, at, banner := startLocal(t)
+	script := WalkThrough(at.API, at.Sandbox, s.basicAuth)
 	if !strings.Contains(string(banner), script) {
 		t.Fatalf("the banner does not show the walk-through:\n%s", banner)
 	}
@@ -92,10 +79,10 @@ func TestTheGuidesSampleClientLinksAgainstTheLocalServer(t *testing.T) {
 	if _, err := exec.LookPath("node"); err != nil {
 		t.Fatal("node (18 or later) is needed for this test: apt-get install nodejs")
 	}
-	s, base, _ := startLocal(t)
+	_, at, _ := startLocal(t)
 	for i, want := range []string{`{"isMapped":true}`, `{"isMapped":true}`} {
 		// The second run finds the hash mapped and skips appLogin, as the guide intends.
-		out, err := exec.Command("node", "testdata/guide-client.mjs", base, "http://"+s.sandbox, "guide-hash", "443731199").CombinedOutput()
+		out, err := exec.Command("node", "testdata/guide-client.mjs", at.API, at.Sandbox, "guide-hash", "443731199").CombinedOutput()
 		if err != nil {
 			t.Fatalf("run %d: %v\n%s", i+1, err, out)
 		}

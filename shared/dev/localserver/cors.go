@@ -29,6 +29,17 @@ func ParseOrigins(list string) (*Origins, error) {
 	return o, nil
 }
 
+// With is o and one more origin.
+func (o *Origins) With(origin string) *Origins {
+	n := &Origins{exact: map[string]bool{strings.ToLower(origin): true}}
+	if o != nil {
+		for k := range o.exact {
+			n.exact[k] = true
+		}
+	}
+	return n
+}
+
 // Allowed reports whether origin may call the API's browser routes.
 func (o *Origins) Allowed(origin string) bool {
 	return o != nil && origin != "" && o.exact[strings.ToLower(origin)]
