@@ -31,7 +31,7 @@ type Config struct {
 }
 
 // DefaultMetricsNamespace is the metrics' namespace when METRICS_NAMESPACE is not set.
-const DefaultMetricsNamespace = "TossMigration"
+const DefaultMetricsNamespace = metrics.DefaultNamespace
 
 // Getenv reads one variable (os.Getenv, or a map in tests).
 type Getenv func(string) string

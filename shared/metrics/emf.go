@@ -14,30 +14,43 @@ import (
 // An EMF document is one JSON log line: "_aws" names the metrics and their dimension sets, and
 // every dimension and metric value is a member of the line itself. So one line can hold one
 // value per dimension name: TossLatency for Call=generate-token and for Call=login-me need two
-// lines. doc is one such line being filled.
+// lines. doc is one such line being filled. Its slices start in the arrays beside them, so that
+// a request's usual document costs one allocation.
 type doc struct {
-	dims []Dim
-	vals []series
-	dirs []directive
+	namespace string
+	ms        int64 // the metrics' timestamp
+	dims      []Dim
+	vals      []series
+	dirs      []directive
+
+	dimsBuf [4]Dim
+	valsBuf [3]series
+	dirsBuf [2]directive
 }
 
 // series is one metric's values in a doc (an array when there are several).
 type series struct {
-	m      Metric // the first value's metric: name, unit, dimensions and sets
-	values []float64
+	m    Metric    // the first value's metric: name, unit, dimensions and sets
+	more []float64 // the values after m.Value
 }
 
 // directive is one MetricDirective: the metrics published under the same dimension sets.
 type directive struct {
-	sets    [][]string
-	metrics []int // indexes into doc.vals
+	first   Metric // its first metric, whose sets it publishes
+	metrics []int  // indexes into doc.vals
+	buf     [3]int
+}
+
+func newDoc(namespace string, ms int64) *doc {
+	d := &doc{namespace: namespace, ms: ms}
+	d.dims, d.vals, d.dirs = d.dimsBuf[:0], d.valsBuf[:0], d.dirsBuf[:0]
+	return d
 }
 
 // pack places metrics, in order, into as few documents as the format allows: a metric joins the
 // first document whose dimension values agree with its own and where its name is free (or
 // already holds the same metric, whose values it joins, up to MaxValuesPerMetric).
-func pack(ms []Metric) []*doc {
-	var docs []*doc
+func pack(docs []*doc, ms []Metric, namespace string, at time.Time) []*doc {
 	for _, m := range ms {
 		placed := false
 		for _, d := range docs {
@@ -47,7 +60,7 @@ func pack(ms []Metric) []*doc {
 			}
 		}
 		if !placed {
-			d := &doc{}
+			d := newDoc(namespace, at.UnixMilli())
 			d.add(m) // always fits an empty document: m is valid
 			docs = append(docs, d)
 		}
@@ -56,7 +69,6 @@ func pack(ms []Metric) []*doc {
 }
 
 func (d *doc) add(m Metric) bool {
-	sets := setsOf(m)
 	for _, dim := range m.Dims {
 		if d.series(dim.Name) >= 0 {
 			return false
@@ -70,14 +82,14 @@ func (d *doc) add(m Metric) bool {
 	}
 	if i := d.series(m.Name); i >= 0 {
 		s := &d.vals[i]
-		if s.m.Unit != m.Unit || !slices.Equal(s.m.Dims, m.Dims) || !equalSets(setsOf(s.m), sets) ||
-			len(s.values) >= MaxValuesPerMetric {
+		if s.m.Unit != m.Unit || !slices.Equal(s.m.Dims, m.Dims) || !sameSets(s.m, m) ||
+			len(s.more)+1 >= MaxValuesPerMetric {
 			return false
 		}
-		s.values = append(s.values, m.Value)
+		s.more = append(s.more, m.Value)
 		return true
 	}
-	dir := slices.IndexFunc(d.dirs, func(x directive) bool { return equalSets(x.sets, sets) })
+	dir := slices.IndexFunc(d.dirs, func(x directive) bool { return sameSets(x.first, m) })
 	if dir >= 0 && len(d.dirs[dir].metrics) >= MaxMetricsPerDirective {
 		return false
 	}
@@ -86,10 +98,11 @@ func (d *doc) add(m Metric) bool {
 			d.dims = append(d.dims, dim)
 		}
 	}
-	d.vals = append(d.vals, series{m: m, values: []float64{m.Value}})
+	d.vals = append(d.vals, series{m: m})
 	if dir < 0 {
-		d.dirs = append(d.dirs, directive{sets: sets})
+		d.dirs = append(d.dirs, directive{first: m})
 		dir = len(d.dirs) - 1
+		d.dirs[dir].metrics = d.dirs[dir].buf[:0]
 	}
 	d.dirs[dir].metrics = append(d.dirs[dir].metrics, len(d.vals)-1)
 	return true
@@ -115,46 +128,59 @@ func setsOf(m Metric) [][]string {
 	return [][]string{set}
 }
 
-func equalSets(a, b [][]string) bool {
-	return slices.EqualFunc(a, b, func(x, y []string) bool { return slices.Equal(x, y) })
+// sameSets reports whether a and b are published under the same dimension sets, without
+// spelling out the default.
+func sameSets(a, b Metric) bool {
+	switch {
+	case a.Sets == nil && b.Sets == nil:
+		return slices.EqualFunc(a.Dims, b.Dims, func(x, y Dim) bool { return x.Name == y.Name })
+	case a.Sets == nil || b.Sets == nil:
+		return slices.EqualFunc(setsOf(a), setsOf(b), slices.Equal)
+	}
+	return slices.EqualFunc(a.Sets, b.Sets, slices.Equal)
 }
 
 // attrs are the members of d's log line: "_aws", then the dimensions, then the values.
-func (d *doc) attrs(namespace string, at time.Time, out []slog.Attr) []slog.Attr {
-	out = append(out, slog.Any("_aws", meta{d: d, namespace: namespace, ms: at.UnixMilli()}))
+func (d *doc) attrs(out []slog.Attr) []slog.Attr {
+	out = slices.Grow(out, 1+len(d.dims)+len(d.vals))
+	out = append(out, slog.Any("_aws", d))
 	for _, dim := range d.dims {
 		out = append(out, slog.String(dim.Name, dim.Value))
 	}
 	for _, s := range d.vals {
-		if len(s.values) == 1 {
-			out = append(out, slog.Float64(s.m.Name, s.values[0]))
+		if len(s.more) == 0 {
+			out = append(out, slog.Float64(s.m.Name, s.m.Value))
 		} else {
-			out = append(out, slog.Any(s.m.Name, s.values))
+			out = append(out, slog.Any(s.m.Name, append([]float64{s.m.Value}, s.more...)))
 		}
 	}
 	return out
 }
 
-// meta is the "_aws" member; it writes its own JSON, which the logger embeds as it is.
-type meta struct {
-	d         *doc
-	namespace string
-	ms        int64
-}
-
-func (m meta) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 128)
+// MarshalJSON writes the "_aws" member, which the logger embeds as it is.
+func (d *doc) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 256)
 	b = append(b, `{"Timestamp":`...)
-	b = strconv.AppendInt(b, m.ms, 10)
+	b = strconv.AppendInt(b, d.ms, 10)
 	b = append(b, `,"CloudWatchMetrics":[`...)
-	for i, dir := range m.d.dirs {
+	for i, dir := range d.dirs {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = append(b, `{"Namespace":`...)
-		b = appendString(b, m.namespace)
+		b = appendString(b, d.namespace)
 		b = append(b, `,"Dimensions":[`...)
-		for j, set := range dir.sets {
+		if dir.first.Sets == nil {
+			b = append(b, '[')
+			for k, dim := range dir.first.Dims {
+				if k > 0 {
+					b = append(b, ',')
+				}
+				b = appendString(b, dim.Name)
+			}
+			b = append(b, ']')
+		}
+		for j, set := range dir.first.Sets {
 			if j > 0 {
 				b = append(b, ',')
 			}
@@ -173,9 +199,9 @@ func (m meta) MarshalJSON() ([]byte, error) {
 				b = append(b, ',')
 			}
 			b = append(b, `{"Name":`...)
-			b = appendString(b, m.d.vals[v].m.Name)
+			b = appendString(b, d.vals[v].m.Name)
 			b = append(b, `,"Unit":`...)
-			b = appendString(b, string(m.d.vals[v].m.Unit))
+			b = appendString(b, string(d.vals[v].m.Unit))
 			b = append(b, '}')
 		}
 		b = append(b, "]}"...)
@@ -226,30 +252,43 @@ func (s *Set) Log(ctx context.Context, log *slog.Logger, level slog.Level, msg, 
 
 func (s *Set) logAt(ctx context.Context, log *slog.Logger, level slog.Level, msg, namespace string, at time.Time, line []Metric, attrs []slog.Attr) {
 	rest, dropped := s.snapshot()
-	ms := make([]Metric, 0, len(line)+len(rest))
-	for _, m := range line {
-		if valid(m) {
-			ms = append(ms, m)
-		} else {
-			dropped++
+	ms := line
+	if len(rest) > 0 || !all(line, valid) {
+		ms = make([]Metric, 0, len(line)+len(rest))
+		for _, m := range line {
+			if valid(m) {
+				ms = append(ms, m)
+			} else {
+				dropped++
+			}
 		}
+		ms = append(ms, rest...)
 	}
-	ms = append(ms, rest...)
 	if ValidNamespace(namespace) != nil {
 		dropped += len(ms)
 		ms = nil
 	}
-	docs := pack(ms)
+	var buf [2]*doc
+	docs := pack(buf[:0], ms, namespace, at)
 	if len(docs) > 0 {
-		attrs = docs[0].attrs(namespace, at, attrs)
+		attrs = docs[0].attrs(attrs)
 	}
 	if dropped > 0 {
 		attrs = append(attrs, slog.Int("metricsDropped", dropped))
 	}
 	log.LogAttrs(ctx, level, msg, attrs...)
 	for _, d := range docs[min(1, len(docs)):] {
-		log.LogAttrs(ctx, slog.LevelInfo, "metrics", d.attrs(namespace, at, nil)...)
+		log.LogAttrs(ctx, slog.LevelInfo, "metrics", d.attrs(nil)...)
 	}
+}
+
+func all[T any](s []T, f func(T) bool) bool {
+	for _, v := range s {
+		if !f(v) {
+			return false
+		}
+	}
+	return true
 }
 
 // Emit writes metrics as EMF log lines ("metrics", at INFO), for code that runs outside a

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/tossgame/migration-server/shared/metrics/emftest"
 )
 
 // at is the fixed time of golden lines: 2026-11-20T01:02:03.456Z, 1795136523456 ms since 1970
@@ -95,7 +97,7 @@ func TestEveryLineIsValidEMFAndCarriesEveryDatapoint(t *testing.T) {
 			if len(ls) != c.lines {
 				t.Errorf("%d lines, want %d:\n%s", len(ls), c.lines, buf.String())
 			}
-			var got []datapoint
+			var got []emftest.Datapoint
 			for _, l := range ls {
 				got = append(got, checkEMF(t, l)...)
 			}
@@ -286,7 +288,7 @@ func TestASetTakesMetricsFromConcurrentGoroutines(t *testing.T) {
 	wg.Wait()
 	var buf bytes.Buffer
 	s.logAt(ctx, jsonLog(&buf, false), slog.LevelInfo, "request", "TossMigration", at, nil, nil)
-	var got []datapoint
+	var got []emftest.Datapoint
 	for _, l := range lines(&buf) {
 		got = append(got, checkEMF(t, l)...)
 	}

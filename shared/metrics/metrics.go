@@ -13,6 +13,9 @@ import (
 	"sync"
 )
 
+// DefaultNamespace is the functions' CloudWatch namespace unless METRICS_NAMESPACE says otherwise.
+const DefaultNamespace = "TossMigration"
+
 // Unit is a CloudWatch metric unit.
 type Unit string
 
@@ -61,7 +64,9 @@ type Set struct {
 	mu      sync.Mutex
 	metrics []Metric
 	outcome string
+	reqDims []Dim
 	dropped int
+	dimsBuf [1]Dim // reqDims' usual room: unlink's Referrer
 }
 
 type setKey struct{}
@@ -102,6 +107,31 @@ func SetOutcome(ctx context.Context, outcome string) {
 		s.outcome = outcome
 		s.mu.Unlock()
 	}
+}
+
+// SetRequestDim adds a dimension to the count of the request itself (unlink's Referrer), which
+// the request wrapper publishes under a second dimension set beside [Route, Outcome]. A later
+// call with the same name replaces the value.
+func SetRequestDim(ctx context.Context, d Dim) {
+	if s := From(ctx); s != nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if i := slices.IndexFunc(s.reqDims, func(x Dim) bool { return x.Name == d.Name }); i >= 0 {
+			s.reqDims[i] = d
+			return
+		}
+		if s.reqDims == nil {
+			s.reqDims = s.dimsBuf[:0]
+		}
+		s.reqDims = append(s.reqDims, d)
+	}
+}
+
+// RequestDims is what SetRequestDim added, to read only.
+func (s *Set) RequestDims() []Dim {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reqDims
 }
 
 // Outcome is what SetOutcome reported, or "".

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/tossgame/migration-server/shared/apperr"
@@ -40,17 +41,36 @@ const (
 // add a second dimension set, so that the [Route, Outcome] series stays whole whatever the
 // extra ones say.
 func Request(route, outcome string, extra ...Dim) Metric {
-	dims := append([]Dim{{"Route", route}, {"Outcome", outcome}}, extra...)
-	m := Metric{Name: nameRequests, Unit: Count, Value: 1, Dims: dims}
+	dims := make([]Dim, 2, 2+len(extra))
+	dims[0], dims[1] = Dim{"Route", route}, Dim{"Outcome", outcome}
+	m := Metric{Name: nameRequests, Unit: Count, Value: 1, Dims: append(dims, extra...)}
 	if len(extra) > 0 {
-		all := make([]string, len(dims))
-		for i, d := range dims {
-			all[i] = d.Name
-		}
-		m.Sets = [][]string{{"Route", "Outcome"}, all}
+		m.Sets = requestSets(extra)
 	}
 	return m
 }
+
+// requestSets are the dimension sets of a request counted with extra dimensions: [Route,
+// Outcome] and [Route, Outcome, extra...]. They are the same for every request of a route, so
+// they are made once per list of names.
+func requestSets(extra []Dim) [][]string {
+	key := extra[0].Name
+	for _, d := range extra[1:] {
+		key += "\x00" + d.Name
+	}
+	if sets, ok := setsCache.Load(key); ok {
+		return sets.([][]string)
+	}
+	all := []string{"Route", "Outcome"}
+	for _, d := range extra {
+		all = append(all, d.Name)
+	}
+	sets := [][]string{{"Route", "Outcome"}, all}
+	setsCache.Store(key, sets)
+	return sets
+}
+
+var setsCache sync.Map // requestSets by the extra dimensions' names
 
 // Panic is the count of one panic the request wrapper of route recovered.
 func Panic(route string) Metric {

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/tossgame/migration-server/shared/apperr"
+
+	"github.com/tossgame/migration-server/shared/metrics/emftest"
 )
 
 var (
@@ -67,7 +69,7 @@ func recorded(t *testing.T, f func(ctx context.Context)) []string {
 	if buf.Len() == 0 {
 		return nil
 	}
-	var got []datapoint
+	var got []emftest.Datapoint
 	for _, l := range lines(&buf) {
 		if !bytes.Contains(l, []byte(`"_aws"`)) {
 			continue
