@@ -157,6 +157,11 @@ func (d *doc) attrs(out []slog.Attr) []slog.Attr {
 	return out
 }
 
+// MarshalText is MarshalJSON, for a text logger (the local run): the line then shows the same
+// JSON, quoted, rather than Go's dump of the struct. CloudWatch extracts metrics from JSON lines
+// only.
+func (d *doc) MarshalText() ([]byte, error) { return d.MarshalJSON() }
+
 // MarshalJSON writes the "_aws" member, which the logger embeds as it is.
 func (d *doc) MarshalJSON() ([]byte, error) {
 	b := make([]byte, 0, 256)

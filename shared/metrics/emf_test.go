@@ -308,3 +308,15 @@ func TestTheOutcomeIsWhatWasLastReported(t *testing.T) {
 		t.Errorf("outcome %q", s.Outcome())
 	}
 }
+
+func TestATextLoggerShowsTheSameJSON(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	_, s := With(context.Background())
+	s.logAt(context.Background(), slog.New(slog.NewTextHandler(&buf, nil)), slog.LevelInfo, "request", "TossMigration", at,
+		[]Metric{Request("status", "mapped")}, nil)
+	want := `_aws="{\"Timestamp\":1795136523456,\"CloudWatchMetrics\":[{\"Namespace\":\"TossMigration\",\"Dimensions\":[[\"Route\",\"Outcome\"]],\"Metrics\":[{\"Name\":\"Requests\",\"Unit\":\"Count\"}]}]}" Route=status Outcome=mapped Requests=1`
+	if !strings.Contains(buf.String(), want) {
+		t.Errorf("text line %s, want it to contain %s", buf.String(), want)
+	}
+}
