@@ -41,14 +41,14 @@ func event(t *testing.T, name string) events.EventBridgeEvent {
 }
 
 // run invokes the check as its main wires it, against stack's secret (or secretID), at now.
-func run(t *testing.T, stack *devenv.Stack, secretID string, ev events.EventBridgeEvent, now time.Time) (error, []byte) {
+func run(t *testing.T, stack *devenv.Stack, secretID string, ev events.EventBridgeEvent, now time.Time) ([]byte, error) {
 	t.Helper()
 	var buf bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{ReplaceAttr: lambdacontext.ReplaceAttr}))
 	cache := secrets.NewCache(Metered(stack.SM, Function), secretID, 0, secrets.ParseLink, log)
 	h := Handler(cache.Get, Options{Log: log, Namespace: "TossMigration", Now: func() time.Time { return now }})
 	err := h(context.Background(), ev)
-	return err, buf.Bytes()
+	return buf.Bytes(), err
 }
 
 func leaf(t *testing.T, certPEM string) *x509.Certificate {
@@ -71,7 +71,7 @@ func TestTheCheckPublishesTheDaysLeftOfTheSecretsCertificate(t *testing.T) {
 		{"deploy.json", "CloudFormation Stack Status Change"},
 	} {
 		t.Run(c.file, func(t *testing.T) {
-			err, log := run(t, stack, stack.SecretID, event(t, c.file), now)
+			log, err := run(t, stack, stack.SecretID, event(t, c.file), now)
 			if err != nil {
 				t.Fatalf("the check failed: %v\n%s", err, log)
 			}
@@ -132,7 +132,7 @@ func TestACheckThatCannotReadTheCertificateFailsTheInvocation(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			err, log := run(t, stack, c.secretID, event(t, "schedule.json"), time.Now())
+			log, err := run(t, stack, c.secretID, event(t, "schedule.json"), time.Now())
 			if err == nil {
 				t.Fatalf("the check succeeded; it must fail so that Lambda's Errors alarm sees it\n%s", log)
 			}
@@ -182,7 +182,7 @@ func TestDaysLeftFollowTheCertificate(t *testing.T) {
 	stack := devenv.ForTest(t, devenv.Options{})
 	cert := leaf(t, stack.Doc.MTLSCertificate)
 	for _, before := range []time.Duration{0, time.Hour, 7 * 24 * time.Hour, -48 * time.Hour} {
-		err, log := run(t, stack, stack.SecretID, event(t, "schedule.json"), cert.NotAfter.Add(-before))
+		log, err := run(t, stack, stack.SecretID, event(t, "schedule.json"), cert.NotAfter.Add(-before))
 		if err != nil {
 			t.Fatal(err)
 		}
