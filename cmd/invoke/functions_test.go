@@ -40,7 +40,7 @@ func binary(t *testing.T, fn string) string {
 		if binaries.err != nil {
 			return
 		}
-		for _, f := range []string{"status", "link", "unlink"} {
+		for _, f := range []string{"status", "link", "unlink", "certcheck"} {
 			cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w",
 				"-o", filepath.Join(binaries.dir, f, "bootstrap"), "./functions/"+f)
 			cmd.Dir = filepath.Join("..", "..")

@@ -31,5 +31,5 @@ func main() {
 		VerifyHash: cfg.VerifyHash,
 		Log:        log,
 	}
-	lambdarun.Start(httpapi.Link(svc, httpapi.Options{Log: log}))
+	lambdarun.Start(httpapi.Link(svc, httpapi.Options{Log: log, Namespace: cfg.MetricsNamespace}))
 }

@@ -22,5 +22,5 @@ func main() {
 	lambdarun.Check(err)
 
 	svc := &migration.Service{Store: store.New(awsenv.DynamoDB(aws), cfg.Table), Log: log}
-	lambdarun.Start(httpapi.Status(svc, httpapi.Options{Log: log}))
+	lambdarun.Start(httpapi.Status(svc, httpapi.Options{Log: log, Namespace: cfg.MetricsNamespace}))
 }

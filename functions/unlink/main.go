@@ -24,5 +24,5 @@ func main() {
 
 	secret := secrets.NewCache(secrets.NewClient(aws), cfg.SecretID, cfg.SecretTTL, secrets.ParseUnlink, log)
 	svc := &migration.Service{Store: store.New(awsenv.DynamoDB(aws), cfg.Table), Log: log}
-	lambdarun.Start(httpapi.Unlink(svc, secrets.BasicAuth(secret), httpapi.Options{Log: log}))
+	lambdarun.Start(httpapi.Unlink(svc, secrets.BasicAuth(secret), httpapi.Options{Log: log, Namespace: cfg.MetricsNamespace}))
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tossgame/migration-server/shared/metrics"
 	"github.com/tossgame/migration-server/shared/migration"
 	"github.com/tossgame/migration-server/shared/toss"
 )
@@ -24,7 +25,13 @@ type Config struct {
 	TossRoots   *x509.CertPool // TOSS_API_CA_FILE: extra trust for a simulator; nil = system roots
 	Keep        []string       // KEEP_PROFILE_FIELDS: comma-separated decrypted fields to store
 	VerifyHash  bool           // VERIFY_HASH: ask Toss whether a hash is real before linking
+	// MetricsNamespace is the CloudWatch namespace of the functions' metrics (METRICS_NAMESPACE,
+	// default DefaultMetricsNamespace): the template's dashboard and alarms read the same one.
+	MetricsNamespace string
 }
+
+// DefaultMetricsNamespace is the metrics' namespace when METRICS_NAMESPACE is not set.
+const DefaultMetricsNamespace = metrics.DefaultNamespace
 
 // Getenv reads one variable (os.Getenv, or a map in tests).
 type Getenv func(string) string
@@ -37,6 +44,8 @@ const (
 	Table Needs = iota
 	// TableAndSecret: link and unlink.
 	TableAndSecret
+	// Secret alone: the daily certificate check.
+	Secret
 )
 
 // FromEnv reads and checks the settings.
@@ -47,11 +56,13 @@ func FromEnv(env Getenv, needs Needs) (Config, error) {
 		SecretID:    env("SECRET_ID"),
 		SecretTTL:   5 * time.Minute,
 		TossBaseURL: or(env("TOSS_API_BASE_URL"), toss.DefaultBaseURL),
+
+		MetricsNamespace: or(env("METRICS_NAMESPACE"), DefaultMetricsNamespace),
 	}
-	if c.Table == "" {
+	if c.Table == "" && needs != Secret {
 		errs = append(errs, errors.New("TABLE_NAME is not set"))
 	}
-	if needs == TableAndSecret && c.SecretID == "" {
+	if needs != Table && c.SecretID == "" {
 		errs = append(errs, errors.New("SECRET_ID is not set"))
 	}
 	if v := env("SECRET_TTL"); v != "" {
@@ -76,6 +87,9 @@ func FromEnv(env Getenv, needs Needs) (Config, error) {
 	c.Keep = keep
 	c.VerifyHash, err = boolean(env, "VERIFY_HASH", false)
 	errs = append(errs, err)
+	if err := metrics.ValidNamespace(c.MetricsNamespace); err != nil {
+		errs = append(errs, fmt.Errorf("METRICS_NAMESPACE %q %w", c.MetricsNamespace, err))
+	}
 	return c, errors.Join(errs...)
 }
 

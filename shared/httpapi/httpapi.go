@@ -4,17 +4,22 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/tossgame/migration-server/shared/apperr"
+	"github.com/tossgame/migration-server/shared/metrics"
 	"github.com/tossgame/migration-server/shared/routes"
 )
 
@@ -29,6 +34,9 @@ type Options struct {
 	// Margin is kept free before the invocation's deadline, so that a slow dependency still gets
 	// a contract answer instead of a Lambda timeout.
 	Margin time.Duration
+	// Namespace is the CloudWatch namespace of the request metrics (config's METRICS_NAMESPACE);
+	// metrics.DefaultNamespace when empty.
+	Namespace string
 }
 
 // DefaultMaxBody is far above any valid request (a hash, a code and a referrer).
@@ -37,11 +45,13 @@ const DefaultMaxBody = 8 << 10
 // DefaultMargin leaves time to write the answer when a dependency hangs.
 const DefaultMargin = 300 * time.Millisecond
 
-// Problem is a handled failure: the status and the contract's error code.
+// Problem is a handled failure: the status and the contract's error code, and the Outcome
+// dimension of the request's metric (docs/metrics.md).
 type Problem struct {
 	Status  int
 	Code    string
 	Message string
+	Outcome string
 }
 
 // Classify is the one place where an error becomes an HTTP answer. Messages are fixed texts
@@ -51,27 +61,39 @@ func Classify(err error) Problem {
 	var tooLarge *apperr.TooLargeError
 	switch {
 	case errors.As(err, &tooLarge):
-		return Problem{http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE", "request body is too large"}
+		return Problem{http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE", "request body is too large", "too_large"}
 	case errors.As(err, &input):
-		return Problem{http.StatusBadRequest, "INVALID_REQUEST", input.Msg}
+		return Problem{http.StatusBadRequest, "INVALID_REQUEST", input.Msg, "invalid_request"}
 	case errors.Is(err, apperr.ErrInvalidCode):
-		return Problem{http.StatusBadRequest, "INVALID_AUTHORIZATION_CODE", "the authorization code is expired or already used; call appLogin() again"}
+		return Problem{http.StatusBadRequest, "INVALID_AUTHORIZATION_CODE", "the authorization code is expired or already used; call appLogin() again", "invalid_code"}
 	case errors.Is(err, apperr.ErrUnauthorized):
-		return Problem{http.StatusUnauthorized, "UNAUTHORIZED", "missing or wrong credentials"}
+		return Problem{http.StatusUnauthorized, "UNAUTHORIZED", "missing or wrong credentials", "unauthorized"}
 	case errors.Is(err, errMethod):
-		return Problem{http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "method not allowed for this route"}
+		return Problem{http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "method not allowed for this route", "method_not_allowed"}
 	case errors.Is(err, apperr.ErrHashLinked):
-		return Problem{http.StatusConflict, "HASH_ALREADY_LINKED", "this game account is already linked to another Toss user"}
+		return Problem{http.StatusConflict, "HASH_ALREADY_LINKED", "this game account is already linked to another Toss user", "hash_conflict"}
 	case errors.Is(err, apperr.ErrUserLinked):
-		return Problem{http.StatusConflict, "USER_ALREADY_LINKED", "this Toss user is already linked to another game account"}
+		return Problem{http.StatusConflict, "USER_ALREADY_LINKED", "this Toss user is already linked to another game account", "user_conflict"}
 	case errors.Is(err, apperr.ErrTossUnavailable):
-		return Problem{http.StatusBadGateway, "TOSS_UNAVAILABLE", "the Toss partner API did not answer as expected; try again later"}
-	case errors.Is(err, apperr.ErrUnavailable), errors.Is(err, apperr.ErrNotConfigured),
+		return Problem{http.StatusBadGateway, "TOSS_UNAVAILABLE", "the Toss partner API did not answer as expected; try again later", "toss_unavailable"}
+	case errors.Is(err, apperr.ErrNotConfigured):
+		// Same answer as unavailable (clients can do nothing else), but our fault: counted apart.
+		return Problem{http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "the service is temporarily unavailable; try again later", "config_fault"}
+	case errors.Is(err, apperr.ErrUnavailable),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return Problem{http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "the service is temporarily unavailable; try again later"}
+		return Problem{http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "the service is temporarily unavailable; try again later", "unavailable"}
 	default:
-		return Problem{http.StatusInternalServerError, "INTERNAL_ERROR", "unexpected error"}
+		return Problem{http.StatusInternalServerError, "INTERNAL_ERROR", "unexpected error", "internal_error"}
 	}
+}
+
+// outcomeOn is p's Outcome in the words the metric list uses for route: the callback calls a
+// configuration fault "not_configured" (its Basic Auth value, or the secret, is missing).
+func (p Problem) outcomeOn(route string) string {
+	if p.Outcome == "config_fault" && route == routes.Unlink.Function {
+		return "not_configured"
+	}
+	return p.Outcome
 }
 
 var errMethod = errors.New("method not allowed")
@@ -87,38 +109,84 @@ type route struct {
 	routes.Route
 	opt   Options
 	serve func(ctx context.Context, req *events.APIGatewayV2HTTPRequest) (any, error)
+	// ok is the Outcome of a success that neither serve nor the domain described
+	// (metrics.SetOutcome).
+	ok string
+}
+
+// Bounds of what a recovered panic writes to the log.
+const (
+	maxPanicValue = 512
+	maxPanicStack = 8 << 10
+)
+
+// panicError is what a recovered panic returns to Lambda: an invocation error that Lambda counts
+// in its Errors metric (and API Gateway answers 500). Its text is fixed: Lambda's error payload
+// must not carry the panic's value.
+type panicError struct{ route string }
+
+func (e panicError) Error() string {
+	return "recovered panic in the " + e.route + " handler (its value and stack are in the log)"
 }
 
 // handler wraps a route with what every route does: method check, a deadline margin, the error
-// map and one log line per request. CORS is API Gateway's (template.yaml's CorsConfiguration):
-// it answers preflights and sets the headers of browser routes, ignoring any from the function.
+// map, the request metrics and one log line per request. CORS is API Gateway's (template.yaml's
+// CorsConfiguration): it answers preflights and sets the headers of browser routes, ignoring any
+// from the function.
 func (rt route) handler() Handler {
 	log := rt.opt.logger()
 	margin := rt.opt.Margin
 	if margin == 0 {
 		margin = DefaultMargin
 	}
-	return func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (resp events.APIGatewayV2HTTPResponse, _ error) {
+	namespace := cmp.Or(rt.opt.Namespace, metrics.DefaultNamespace)
+	return func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (resp events.APIGatewayV2HTTPResponse, lambdaErr error) {
 		start := time.Now()
 		method := req.RequestContext.HTTP.Method
+		ctx, set := metrics.With(ctx)
 
 		var err error
 		defer func() {
-			if p := recover(); p != nil {
-				// Log the panic's type only: its value may hold request data.
-				log.ErrorContext(ctx, "panic", "route", rt.Function)
-				resp, err = errorResponse(Classify(errors.New("panic"))), nil
-			}
-			attrs := []any{"route", rt.Function, "method", method, "status", resp.StatusCode,
-				"durationMs", float64(time.Since(start).Microseconds()) / 1000}
+			rec := recover()
+			status := resp.StatusCode
+			var p Problem
+			var outcome string
 			switch {
-			case resp.StatusCode >= 500:
-				log.ErrorContext(ctx, "request failed", append(attrs, "error", errText(err))...)
-			case resp.StatusCode >= 400:
-				log.WarnContext(ctx, "request refused", append(attrs, "code", Classify(err).Code)...)
+			case rec != nil:
+				// Not a contract answer: an invocation error, so that the function's Errors
+				// alarm sees it; API Gateway then answers 500 (docs/metrics.md).
+				resp, lambdaErr = events.APIGatewayV2HTTPResponse{}, panicError{rt.Function}
+				status, outcome = http.StatusInternalServerError, "internal_error"
+			case err != nil:
+				p = Classify(err)
+				outcome = p.outcomeOn(rt.Function)
 			default:
-				log.InfoContext(ctx, "request", attrs...)
+				outcome = cmp.Or(set.Outcome(), rt.ok)
 			}
+			line := make([]metrics.Metric, 1, 2)
+			line[0] = metrics.Request(rt.Function, outcome, set.RequestDims()...)
+			attrs := make([]slog.Attr, 4, 16) // room for the metrics' members too
+			attrs[0], attrs[1] = slog.String("route", rt.Function), slog.String("method", method)
+			attrs[2] = slog.Int("status", status)
+			attrs[3] = slog.Float64("durationMs", float64(time.Since(start).Microseconds())/1000)
+			level, msg := slog.LevelInfo, "request"
+			switch {
+			case rec != nil:
+				// Logged once, here. The value may quote request data (a panic message built
+				// from input): it is kept, for diagnosis, but bounded.
+				level, msg = slog.LevelError, "request failed"
+				attrs = append(attrs, slog.String("error", "panic"),
+					slog.String("panic", truncate(fmt.Sprint(rec), maxPanicValue)),
+					slog.String("stack", truncate(string(debug.Stack()), maxPanicStack)))
+				line = append(line, metrics.Panic(rt.Function))
+			case status >= 500:
+				level, msg = slog.LevelError, "request failed"
+				attrs = append(attrs, slog.String("error", errText(err)))
+			case status >= 400:
+				level, msg = slog.LevelWarn, "request refused"
+				attrs = append(attrs, slog.String("code", p.Code))
+			}
+			set.Log(ctx, log, level, msg, namespace, line, attrs...)
 		}()
 
 		if !slices.Contains(rt.Methods, method) {
@@ -148,4 +216,16 @@ func errText(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// truncate cuts s to at most n bytes, on a UTF-8 boundary, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + "…[truncated]"
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/tossgame/migration-server/shared/apperr"
+	"github.com/tossgame/migration-server/shared/metrics"
 	"github.com/tossgame/migration-server/shared/routes"
 )
 
@@ -49,6 +50,11 @@ func Status(svc Statuser, opt Options) Handler {
 			if err != nil {
 				return nil, err
 			}
+			outcome := "not_mapped"
+			if mapped {
+				outcome = "mapped"
+			}
+			metrics.SetOutcome(ctx, outcome)
 			return struct {
 				IsMapped bool `json:"isMapped"`
 			}{mapped}, nil
@@ -82,7 +88,7 @@ func Link(svc Linker, opt Options) Handler {
 				return nil, err
 			}
 			return success{true}, nil
-		}}.handler()
+		}, ok: "linked"}.handler()
 }
 
 // Unlink serves Toss's unlink callback: GET ?userKey=&referrer= or POST {"userKey":n,"referrer":s},
@@ -90,17 +96,26 @@ func Link(svc Linker, opt Options) Handler {
 func Unlink(svc Unlinker, auth BasicAuthSource, opt Options) Handler {
 	return route{Route: routes.Unlink, opt: opt,
 		serve: func(ctx context.Context, req *events.APIGatewayV2HTTPRequest) (any, error) {
+			// Read before the credentials are checked, only so that refused callbacks are counted
+			// by the referrer they claim too (a mis-set console sends real referrers); the
+			// credentials' verdict still comes first.
+			key, referrer, badRequest := callback(req, opt.MaxBody)
+			metrics.SetRequestDim(ctx, metrics.Dim{Name: "Referrer", Value: referrerLabel(referrer)})
 			if err := authorize(ctx, auth, header(req.Headers, "authorization")); err != nil {
 				return nil, err
 			}
-			key, referrer, err := callback(req, opt.MaxBody)
-			if err != nil {
-				return nil, err
+			if badRequest != nil {
+				return nil, badRequest
 			}
 			removed, err := svc.Unlink(ctx, key)
 			if err != nil {
 				return nil, err
 			}
+			outcome := "unknown_user"
+			if removed {
+				outcome = "removed"
+			}
+			metrics.SetOutcome(ctx, outcome)
 			// userKey is a pseudonymous id, not contact data; it is what an operator needs to
 			// answer "was this user's data removed?".
 			opt.logger().InfoContext(ctx, "unlink", "userKey", key, "referrer", referrerLabel(referrer), "removed", removed)
@@ -143,7 +158,8 @@ func authorize(ctx context.Context, source BasicAuthSource, h string) error {
 	return nil
 }
 
-// callback reads userKey and referrer from the query (GET) or the JSON body (POST).
+// callback reads userKey and referrer from the query (GET) or the JSON body (POST). The referrer
+// is returned whenever it could be read, also with an error about the userKey.
 func callback(req *events.APIGatewayV2HTTPRequest, limit int) (int64, string, error) {
 	if req.RequestContext.HTTP.Method == http.MethodGet {
 		q, err := url.ParseQuery(req.RawQueryString)
@@ -156,18 +172,17 @@ func callback(req *events.APIGatewayV2HTTPRequest, limit int) (int64, string, er
 			}
 		}
 		if len(q["userKey"]) > 1 {
-			return 0, "", apperr.Input(`field "userKey" appears more than once`)
+			return 0, q.Get("referrer"), apperr.Input(`field "userKey" appears more than once`)
 		}
 		key, err := userKey(q.Get("userKey"))
-		if err != nil {
-			return 0, "", err
-		}
-		return key, q.Get("referrer"), nil
+		return key, q.Get("referrer"), err
 	}
 	var in struct{ UserKey, Referrer json.RawMessage }
 	if err := decode(req, limit, field{"userKey", &in.UserKey}, field{"referrer", &in.Referrer}); err != nil {
 		return 0, "", err
 	}
+	var referrer string
+	_ = json.Unmarshal(in.Referrer, &referrer) // informational only: never refuse a deletion over it
 	// Toss sends a JSON number; a string of digits is accepted too, since refusing a genuine
 	// deletion request over its quoting would leave the user's data behind.
 	raw := strings.TrimSpace(string(in.UserKey))
@@ -177,20 +192,15 @@ func callback(req *events.APIGatewayV2HTTPRequest, limit int) (int64, string, er
 	if strings.HasPrefix(raw, `"`) {
 		var s string
 		if err := json.Unmarshal([]byte(raw), &s); err != nil {
-			return 0, "", apperr.Input("userKey must be a non-negative integer")
+			return 0, referrer, apperr.Input("userKey must be a non-negative integer")
 		}
 		raw = s
 	}
 	key, err := userKey(raw)
-	if err != nil {
-		return 0, "", err
-	}
-	var referrer string
-	_ = json.Unmarshal(in.Referrer, &referrer) // informational only: never refuse a deletion over it
-	return key, referrer, nil
+	return key, referrer, err
 }
 
-// referrerLabel keeps log values to the documented set.
+// referrerLabel keeps log and metric values to the documented set.
 func referrerLabel(r string) string {
 	switch r {
 	case "UNLINK", "WITHDRAWAL_TERMS", "WITHDRAWAL_TOSS":

@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/tossgame/migration-server/shared/apperr"
+	"github.com/tossgame/migration-server/shared/metrics"
 )
 
 // Store keeps hash <-> userKey one to one (see package store).
@@ -56,6 +57,7 @@ func (s *Service) Link(ctx context.Context, hash, code, referrer string) error {
 		return err
 	}
 	if mapped {
+		metrics.SetOutcome(ctx, "already_mapped")
 		return nil
 	}
 	if referrer == "" {

@@ -24,7 +24,7 @@ func Handlers(c config.Config, log *slog.Logger, db store.DynamoDB, sm secrets.S
 // Status is the status function's handler, as its main builds it.
 func Status(c config.Config, log *slog.Logger, db store.DynamoDB) httpapi.Handler {
 	svc := &migration.Service{Store: store.New(db, c.Table), Log: log}
-	return httpapi.Status(svc, httpapi.Options{Log: log})
+	return httpapi.Status(svc, httpapi.Options{Log: log, Namespace: c.MetricsNamespace})
 }
 
 // Link is the link function's handler, as its main builds it.
@@ -37,12 +37,12 @@ func Link(c config.Config, log *slog.Logger, db store.DynamoDB, sm secrets.Sourc
 		VerifyHash: c.VerifyHash,
 		Log:        log,
 	}
-	return httpapi.Link(svc, httpapi.Options{Log: log})
+	return httpapi.Link(svc, httpapi.Options{Log: log, Namespace: c.MetricsNamespace})
 }
 
 // Unlink is the unlink function's handler, as its main builds it.
 func Unlink(c config.Config, log *slog.Logger, db store.DynamoDB, sm secrets.Source) httpapi.Handler {
 	secret := secrets.NewCache(sm, c.SecretID, c.SecretTTL, secrets.ParseUnlink, log)
 	svc := &migration.Service{Store: store.New(db, c.Table), Log: log}
-	return httpapi.Unlink(svc, secrets.BasicAuth(secret), httpapi.Options{Log: log})
+	return httpapi.Unlink(svc, secrets.BasicAuth(secret), httpapi.Options{Log: log, Namespace: c.MetricsNamespace})
 }
