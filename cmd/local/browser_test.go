@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
 )
 
 // playwrightVersion is the npm playwright-core the browser test drives Chromium with; it is
