@@ -24,6 +24,10 @@ type Config struct {
 	TossRoots   *x509.CertPool // TOSS_API_CA_FILE: extra trust for a simulator; nil = system roots
 	Keep        []string       // KEEP_PROFILE_FIELDS: comma-separated decrypted fields to store
 	VerifyHash  bool           // VERIFY_HASH: ask Toss whether a hash is real before linking
+
+	MetricsNamespace      string // METRICS_NAMESPACE: CloudWatch namespace of the EMF metrics, default TossMigration
+	AllowSandboxLinks     bool   // ALLOW_SANDBOX_LINKS: map referrer=SANDBOX (mock) links; false in production
+	RemoveTossLoginAtLink bool   // REMOVE_TOSS_LOGIN_AT_LINK: remove the Toss login after a successful link
 }
 
 // Getenv reads one variable (os.Getenv, or a map in tests).
@@ -48,6 +52,7 @@ func FromEnv(env Getenv, needs Needs) (Config, error) {
 		SecretTTL:   5 * time.Minute,
 		TossBaseURL: or(env("TOSS_API_BASE_URL"), toss.DefaultBaseURL),
 	}
+	c.MetricsNamespace = or(env("METRICS_NAMESPACE"), "TossMigration")
 	if c.Table == "" {
 		errs = append(errs, errors.New("TABLE_NAME is not set"))
 	}
@@ -75,6 +80,10 @@ func FromEnv(env Getenv, needs Needs) (Config, error) {
 	}
 	c.Keep = keep
 	c.VerifyHash, err = boolean(env, "VERIFY_HASH", false)
+	errs = append(errs, err)
+	c.AllowSandboxLinks, err = boolean(env, "ALLOW_SANDBOX_LINKS", false)
+	errs = append(errs, err)
+	c.RemoveTossLoginAtLink, err = boolean(env, "REMOVE_TOSS_LOGIN_AT_LINK", false)
 	errs = append(errs, err)
 	return c, errors.Join(errs...)
 }
