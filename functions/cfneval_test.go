@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -39,7 +40,7 @@ var paramSets = map[string]map[string]string{
 		"CreateKmsKey": "true", "AlarmEmail": "ops@example.com",
 		"DomainName": "api.my-game.example.com", "HostedZoneId": "Z0123456789ABCDEFGHIJ",
 		"CertificateArn": "arn:aws:acm:ap-northeast-2:111122223333:certificate/0f1e2d3c-4b5a-6978-8091-a2b3c4d5e6f7",
-		"VerifyHash":     "true", "RemoveTossLoginAtLink": "true", "UnlinkReservedConcurrency": "25",
+		"VerifyHash":     "true", "RemoveTossLoginAtLink": "true", "UnlinkReservedConcurrency": "25", "LogRetentionDays": "365",
 	},
 	"existing": {
 		"AppName": "my-game", "SecretArn": realSecretArn, "Stage": "staging",
@@ -110,6 +111,9 @@ type instance struct {
 	params map[string]string
 	conds  map[string]bool
 	busy   map[string]bool
+	// asHook also resolves Fn::Sub's references to resources, to placeholder values, as
+	// CloudFormation resolves every property before a hook (a Control Tower control) sees it.
+	asHook bool
 }
 
 // instantiate transforms the template with overrides and applies them (defaults for the rest).
@@ -233,6 +237,12 @@ func (in *instance) resolve(v any) (any, bool) {
 						return noValue{}, false
 					}
 					if p, ok := in.params[name]; ok {
+						// A Number parameter's value is a number where CloudFormation uses it.
+						if get(in.tpl, "Parameters", name, "Type") == "Number" {
+							if f, err := strconv.ParseFloat(p, 64); err == nil {
+								return f, true
+							}
+						}
 						return p, true
 					}
 					if p, ok := pseudo[name]; ok {
@@ -241,7 +251,12 @@ func (in *instance) resolve(v any) (any, bool) {
 					return v, true
 				case "Fn::Sub":
 					if s, ok := arg.(string); ok {
-						return in.sub(s), true
+						return in.sub(s, nil), true
+					}
+					if l, ok := arg.([]any); ok && len(l) == 2 {
+						s, _ := l[0].(string)
+						vars, _ := in.resolve(l[1])
+						return in.sub(s, vars.(obj)), true
 					}
 				case "Fn::Join":
 					args, _ := arg.([]any)
@@ -291,17 +306,30 @@ func (in *instance) resolve(v any) (any, bool) {
 	return v, true
 }
 
-var subVar = regexp.MustCompile(`\$\{([A-Za-z0-9:]+)\}`)
+var subRefVar = regexp.MustCompile(`\$\{([A-Za-z0-9:_]+)(\.[A-Za-z0-9.]+)?\}`)
 
-// sub replaces ${Parameter} and ${AWS::Pseudo} and leaves resource references.
-func (in *instance) sub(s string) string {
-	return subVar.ReplaceAllStringFunc(s, func(m string) string {
+// sub replaces ${Var} (the Fn::Sub's own variables), ${Parameter} and ${AWS::Pseudo}; it leaves
+// references to resources unless asHook, which makes them placeholders.
+func (in *instance) sub(s string, vars obj) string {
+	return subRefVar.ReplaceAllStringFunc(s, func(m string) string {
 		name := m[2 : len(m)-1]
+		if v, ok := vars[name]; ok {
+			if str, ok := v.(string); ok {
+				return str
+			}
+			if ref, ok := get(v, "Ref").(string); ok && in.asHook {
+				return "physical-id-of-" + ref
+			}
+			return m
+		}
 		if p, ok := in.params[name]; ok {
 			return p
 		}
 		if p, ok := pseudo[name]; ok {
 			return p
+		}
+		if in.asHook {
+			return "physical-id-of-" + name
 		}
 		return m
 	})
@@ -328,6 +356,13 @@ func (in *instance) deployed() obj {
 		}
 	}
 	return out
+}
+
+// hookView is deployed() with every Fn::Sub resolved, as a CloudFormation hook sees properties.
+func (in *instance) hookView() obj {
+	in.asHook = true
+	defer func() { in.asHook = false }()
+	return in.deployed()
 }
 
 // refusals are the AssertDescriptions of the Rules that this parameter set breaks.
