@@ -232,8 +232,12 @@ func TestTemplatePassesCfnLint(t *testing.T) {
 
 func TestTemplateTransforms(t *testing.T) {
 	tpl := cfn(t)
-	if n := len(resources(tpl, "AWS::Lambda::Function")); n != len(routeTable) {
-		t.Errorf("the transform produced %d Lambda functions, want %d (one per entry of routeTable)", n, len(routeTable))
+	// Other functions (the stream consumer, the certificate check) may exist besides the routes'.
+	fns := resources(tpl, "AWS::Lambda::Function")
+	for name := range routeTable {
+		if fns[functionID(name)] == nil {
+			t.Errorf("the transform produced no Lambda function %s for route function %s", functionID(name), name)
+		}
 	}
 	for id, r := range tpl["Resources"].(obj) {
 		if typ, _ := get(r, "Type").(string); strings.HasPrefix(typ, "AWS::Serverless::") {
@@ -253,11 +257,21 @@ func TestRoutesAreLocalServerRoutes(t *testing.T) {
 		}
 	}
 
+	// Browsers' routes on the public API (CORS), the callback on its own API (no CORS).
 	apis := resources(tpl, "AWS::ApiGatewayV2::Api")
-	if len(apis) != 1 {
-		t.Fatalf("the template has %d AWS::ApiGatewayV2::Api, want exactly 1", len(apis))
+	wantAPI := map[string]string{}
+	for _, r := range routes.All {
+		for _, m := range r.Methods {
+			wantAPI[m+" "+r.Path] = apiOf(r)
+		}
+	}
+	for _, id := range []string{"HttpApi", "CallbackApi"} {
+		if apis[id] == nil {
+			t.Errorf("the template has no AWS::ApiGatewayV2::Api %s", id)
+		}
 	}
 	got := map[string]string{}
+	gotAPI := map[string]string{}
 	add := func(key string, target any) {
 		ids := refsTo(target, fns)
 		if len(ids) != 1 {
@@ -270,7 +284,7 @@ func TestRoutesAreLocalServerRoutes(t *testing.T) {
 		got[key] = ids[0]
 	}
 	// SAM puts the routes of an HttpApi in its OpenAPI body ...
-	for _, api := range apis {
+	for apiID, api := range apis {
 		paths, _ := get(api, "Properties", "Body", "paths").(obj)
 		for path, ops := range paths {
 			ops, _ := ops.(obj)
@@ -288,6 +302,7 @@ func TestRoutesAreLocalServerRoutes(t *testing.T) {
 					t.Errorf("route %s uses payload format %v, want 2.0 (what localserver builds)", key, v)
 				}
 				add(key, get(integ, "uri"))
+				gotAPI[key] = apiID
 			}
 		}
 	}
@@ -305,6 +320,9 @@ func TestRoutesAreLocalServerRoutes(t *testing.T) {
 			continue
 		}
 		add(key, get(integrations[in[0]], "Properties", "IntegrationUri"))
+		if api := refsTo(get(r, "Properties", "ApiId"), map[string]bool{"HttpApi": true, "CallbackApi": true}); len(api) == 1 {
+			gotAPI[key] = api[0]
+		}
 	}
 
 	for key, fn := range want {
@@ -317,6 +335,8 @@ func TestRoutesAreLocalServerRoutes(t *testing.T) {
 	for key, fn := range got {
 		if want[key] == "" {
 			t.Errorf("the template routes %s to %s, but routeTable has no such route", key, fn)
+		} else if gotAPI[key] != wantAPI[key] {
+			t.Errorf("route %s is on %s, want %s", key, gotAPI[key], wantAPI[key])
 		}
 	}
 }
@@ -324,9 +344,10 @@ func TestRoutesAreLocalServerRoutes(t *testing.T) {
 func TestAPIStageCORSAndAccessLogs(t *testing.T) {
 	tpl := cfn(t)
 	stages := resources(tpl, "AWS::ApiGatewayV2::Stage")
-	if len(stages) != 1 {
-		t.Fatalf("the template has %d API stages, want 1 ($default)", len(stages))
+	if len(stages) != 2 {
+		t.Fatalf("the template has %d API stages, want 2 ($default of the public and the callback API)", len(stages))
 	}
+	logGroupOf := map[string]string{"HttpApi": "HttpApiAccessLogGroup", "CallbackApi": "CallbackApiAccessLogGroup"}
 	for id, st := range stages {
 		if v := get(st, "Properties", "StageName"); v != "$default" {
 			t.Errorf("%s is stage %v, want $default (ApiUrl has no stage path)", id, v)
@@ -336,9 +357,14 @@ func TestAPIStageCORSAndAccessLogs(t *testing.T) {
 				t.Errorf("%s has no DefaultRouteSettings.%s", id, k)
 			}
 		}
-		dest := refsTo(get(st, "Properties", "AccessLogSettings", "DestinationArn"), map[string]bool{"HttpApiAccessLogGroup": true})
+		api := refsTo(get(st, "Properties", "ApiId"), map[string]bool{"HttpApi": true, "CallbackApi": true})
+		if len(api) != 1 {
+			t.Fatalf("%s is the stage of %v", id, api)
+		}
+		group := logGroupOf[api[0]]
+		dest := refsTo(get(st, "Properties", "AccessLogSettings", "DestinationArn"), map[string]bool{group: true})
 		if len(dest) != 1 {
-			t.Errorf("%s does not log to HttpApiAccessLogGroup", id)
+			t.Errorf("%s does not log to %s", id, group)
 		}
 		format, _ := get(st, "Properties", "AccessLogSettings", "Format").(string)
 		var fields map[string]string
@@ -362,14 +388,23 @@ func TestAPIStageCORSAndAccessLogs(t *testing.T) {
 			t.Errorf("access log fields %v, want %v", names, wantNames)
 		}
 	}
-	lg := resource(t, tpl, "HttpApiAccessLogGroup", "AWS::Logs::LogGroup")
-	if !slices.Equal(refsTo(get(lg, "Properties", "RetentionInDays"), map[string]bool{"LogRetentionDays": true}), []string{"LogRetentionDays"}) {
-		t.Errorf("HttpApiAccessLogGroup retention is %v, want Ref LogRetentionDays", get(lg, "Properties", "RetentionInDays"))
+	for _, group := range logGroupOf {
+		lg := resource(t, tpl, group, "AWS::Logs::LogGroup")
+		if !slices.Equal(refsTo(get(lg, "Properties", "RetentionInDays"), map[string]bool{"LogRetentionDays": true}), []string{"LogRetentionDays"}) {
+			t.Errorf("%s retention is %v, want Ref LogRetentionDays", group, get(lg, "Properties", "RetentionInDays"))
+		}
 	}
 
-	// CORS: answered by API Gateway; exact origins only, POST and its preflight, Content-Type.
+	// CORS: answered by API Gateway on the public API only; exact origins only, POST and its
+	// preflight, Content-Type. The callback answers none.
 	for id, api := range resources(tpl, "AWS::ApiGatewayV2::Api") {
 		cors := get(api, "Properties", "Body", "x-amazon-apigateway-cors")
+		if id == "CallbackApi" {
+			if cors != nil {
+				t.Errorf("CallbackApi has a CORS configuration: %v", cors)
+			}
+			continue
+		}
 		if cors == nil {
 			t.Fatalf("%s has no CORS configuration", id)
 		}
@@ -416,6 +451,10 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 				switch k {
 				case "Action", "Resource", "NotAction", "NotResource":
 					b, _ := json.Marshal(e)
+					// In a KMS key policy, Resource "*" means the key itself: the only form it takes.
+					if k == "Resource" && e == "*" && strings.Contains(path, ".KeyPolicy.") {
+						continue
+					}
 					if strings.Contains(string(b), "*") {
 						t.Errorf("%s.%s has a wildcard: %s", path, k, b)
 					}
@@ -576,7 +615,8 @@ func TestTableIsProtected(t *testing.T) {
 	if len(tables) != 1 {
 		t.Fatalf("the template has %d tables, want 1", len(tables))
 	}
-	tbl := resource(t, tpl, "MappingTable", "AWS::DynamoDB::Table")
+	// As deployed with the defaults (SSESpecification depends on the KMS parameters).
+	tbl := resource(t, instantiate(t, paramSets["defaults"]).deployed(), "MappingTable", "AWS::DynamoDB::Table")
 	for _, k := range []string{"DeletionPolicy", "UpdateReplacePolicy"} {
 		if tbl[k] != "Retain" {
 			t.Errorf("MappingTable %s = %v, want Retain", k, tbl[k])
@@ -625,8 +665,8 @@ func TestAlarmsAndOutputs(t *testing.T) {
 			if p["TreatMissingData"] != "notBreaching" {
 				t.Errorf("alarm %s TreatMissingData = %v, want notBreaching", id, p["TreatMissingData"])
 			}
-			if !slices.Equal(refsTo(p["AlarmActions"], map[string]bool{"AlarmTopicArn": true}), []string{"AlarmTopicArn"}) {
-				t.Errorf("alarm %s does not notify AlarmTopicArn", id)
+			if !slices.Equal(refsTo(p["AlarmActions"], map[string]bool{"AlarmTopicArn": true, "AlarmTopic": true}), []string{"AlarmTopic", "AlarmTopicArn"}) {
+				t.Errorf("alarm %s does not notify AlarmTopicArn or else AlarmTopic", id)
 			}
 			return true
 		}
@@ -640,8 +680,10 @@ func TestAlarmsAndOutputs(t *testing.T) {
 			}
 		}
 	}
-	if !find("AWS/ApiGateway", "5xx", "ApiId", "HttpApi") {
-		t.Error("no AWS/ApiGateway 5xx alarm with dimension ApiId = HttpApi")
+	for _, api := range []string{"HttpApi", "CallbackApi"} {
+		if !find("AWS/ApiGateway", "5xx", "ApiId", api) {
+			t.Errorf("no AWS/ApiGateway 5xx alarm with dimension ApiId = %s", api)
+		}
 	}
 
 	outputs, _ := tpl["Outputs"].(obj)
@@ -652,8 +694,8 @@ func TestAlarmsAndOutputs(t *testing.T) {
 	}
 	unlink, _ := get(outputs, "UnlinkCallbackUrl", "Value", "Fn::Sub").(string)
 	if len(routeTable["unlink"]) == 0 || !strings.HasSuffix(unlink, routeTable["unlink"][0].Path) ||
-		!strings.Contains(unlink, "${HttpApi}") {
-		t.Errorf("UnlinkCallbackUrl is %q, want the API's URL + the unlink route", unlink)
+		!strings.Contains(unlink, "${CallbackApi}") {
+		t.Errorf("UnlinkCallbackUrl is %q, want the callback API's URL + the unlink route", unlink)
 	}
 	if refs := refsTo(get(outputs, "TableName", "Value"), map[string]bool{"MappingTable": true}); len(refs) != 1 {
 		t.Errorf("TableName output does not name MappingTable")
@@ -681,9 +723,10 @@ func TestEnvironmentIsWhatAppReads(t *testing.T) {
 	tpl := cfn(t)
 	known := appEnv(t)
 	want := map[string][]string{
-		"status": {"TABLE_NAME"},
-		"link":   {"KEEP_PROFILE_FIELDS", "SECRET_ID", "TABLE_NAME", "VERIFY_HASH"},
-		"unlink": {"SECRET_ID", "TABLE_NAME"},
+		"status": {"METRICS_NAMESPACE", "TABLE_NAME"},
+		"link": {"ALLOW_SANDBOX_LINKS", "KEEP_PROFILE_FIELDS", "METRICS_NAMESPACE", "REMOVE_TOSS_LOGIN_AT_LINK",
+			"SECRET_ID", "TABLE_NAME", "VERIFY_HASH"},
+		"unlink": {"METRICS_NAMESPACE", "SECRET_ID", "TABLE_NAME"},
 	}
 	params, _ := tpl["Parameters"].(obj)
 	for name := range routeTable {
@@ -697,18 +740,23 @@ func TestEnvironmentIsWhatAppReads(t *testing.T) {
 				t.Errorf("%s sets %s, which shared/config does not read", id, k)
 			}
 			// A variable set straight from a parameter: its default and allowed values must be
-			// settings config.FromEnv accepts.
+			// settings config.FromEnv accepts; so must both values of one set by Fn::If.
+			var samples []string
+			source := "Fn::If"
+			if branches, ok := get(v, "Fn::If").([]any); ok && len(branches) == 3 {
+				samples = stringList(branches[1:])
+			}
 			if ref, ok := get(v, "Ref").(string); ok && params[ref] != nil {
-				var samples []string
+				source = "parameter " + ref
 				if d, ok := get(params, ref, "Default").(string); ok {
 					samples = append(samples, d)
 				}
 				samples = append(samples, stringList(get(params, ref, "AllowedValues"))...)
-				for _, s := range samples {
-					env := map[string]string{"TABLE_NAME": "t", "SECRET_ID": "s", k: s}
-					if _, err := config.FromEnv(func(n string) string { return env[n] }, config.TableAndSecret); err != nil {
-						t.Errorf("%s=%q (parameter %s) is refused by config.FromEnv: %v", k, s, ref, err)
-					}
+			}
+			for _, s := range samples {
+				env := map[string]string{"TABLE_NAME": "t", "SECRET_ID": "s", k: s}
+				if _, err := config.FromEnv(func(n string) string { return env[n] }, config.TableAndSecret); err != nil {
+					t.Errorf("%s=%q (%s) is refused by config.FromEnv: %v", k, s, source, err)
 				}
 			}
 		}

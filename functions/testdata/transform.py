@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Translate a SAM template to CloudFormation offline and print it as JSON.
 
-Usage: python3 functions/testdata/transform.py template.yaml > transformed.json
+Usage: python3 functions/testdata/transform.py template.yaml [Name=Value ...] > transformed.json
+
+Name=Value pairs are parameter values, as CloudFormation hands them to the transform at deploy time
+(SAM resolves some parameter Refs, e.g. in CorsConfiguration, to those values); without them SAM
+uses the parameters' defaults.
 
 It does what `sam package` then the AWS::Serverless transform would do, without AWS:
 - each function's local CodeUri becomes an s3:// URI, as `sam package` would upload and rewrite it;
@@ -26,9 +30,16 @@ MANAGED_POLICIES = {
 
 
 def main(argv):
-    if len(argv) != 2:
-        print("usage: transform.py TEMPLATE", file=sys.stderr)
+    if len(argv) < 2:
+        print("usage: transform.py TEMPLATE [Name=Value ...]", file=sys.stderr)
         return 2
+    params = {}
+    for arg in argv[2:]:
+        name, sep, value = arg.partition("=")
+        if not sep or not name:
+            print(f"transform.py: {arg!r} is not Name=Value", file=sys.stderr)
+            return 2
+        params[name] = value
     # Before importing samtranslator: keep boto (which samtranslator imports) offline and in our region.
     os.environ["AWS_DEFAULT_REGION"] = REGION
     os.environ["AWS_REGION"] = REGION
@@ -76,7 +87,7 @@ def main(argv):
             props["CodeUri"] = f"s3://bucket/{logical_id}.zip"
 
     try:
-        out = transform(template, {}, FixedPolicies())
+        out = transform(template, params, FixedPolicies())
     except InvalidDocumentException as e:
         for cause in e.causes:
             print(f"transform.py: {cause.message}", file=sys.stderr)

@@ -27,7 +27,9 @@ type Config struct {
 	VerifyHash  bool           // VERIFY_HASH: ask Toss whether a hash is real before linking
 	// MetricsNamespace is the CloudWatch namespace of the functions' metrics (METRICS_NAMESPACE,
 	// default DefaultMetricsNamespace): the template's dashboard and alarms read the same one.
-	MetricsNamespace string
+	MetricsNamespace      string
+	AllowSandboxLinks     bool // ALLOW_SANDBOX_LINKS: map referrer=SANDBOX (mock) links; false in production
+	RemoveTossLoginAtLink bool // REMOVE_TOSS_LOGIN_AT_LINK: remove the Toss login after a successful link
 }
 
 // DefaultMetricsNamespace is the metrics' namespace when METRICS_NAMESPACE is not set.
@@ -90,6 +92,10 @@ func FromEnv(env Getenv, needs Needs) (Config, error) {
 	if err := metrics.ValidNamespace(c.MetricsNamespace); err != nil {
 		errs = append(errs, fmt.Errorf("METRICS_NAMESPACE %q %w", c.MetricsNamespace, err))
 	}
+	c.AllowSandboxLinks, err = boolean(env, "ALLOW_SANDBOX_LINKS", false)
+	errs = append(errs, err)
+	c.RemoveTossLoginAtLink, err = boolean(env, "REMOVE_TOSS_LOGIN_AT_LINK", false)
+	errs = append(errs, err)
 	return c, errors.Join(errs...)
 }
 
