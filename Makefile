@@ -21,7 +21,7 @@ FUZZMINIMIZETIME ?= 1s
 # The project's virtualenv, where make deps installs moto when no moto_server is on PATH.
 VENV        ?= .cache/venv
 
-.PHONY: all deps run test lint build host invoke fuzz bench bench-check bench-ci clean \
+.PHONY: all deps guard-deps run test lint build host invoke fuzz bench bench-check bench-ci clean \
 	build-StatusFunction build-LinkFunction build-UnlinkFunction build-CertcheckFunction
 
 all: lint test
@@ -43,12 +43,19 @@ deps:
 	fi
 	@$(GO) run ./shared/dev/ddblocal/cmd/ddblocal -install
 
+## guard-deps: cfn-guard 3.1.1 and AWS Control Tower's rules (npm @cdklabs/cdk-validator-cfnguard) into .cache/
+guard-deps:
+	@[ -x ".cache/node_modules/@cdklabs/cdk-validator-cfnguard/bin/ubuntu/$$(uname -m)/cfn-guard" ] || { \
+	  echo "deps: installing cfn-guard and AWS Control Tower's rules into .cache/"; \
+	  npm install --prefix .cache --no-save --no-package-lock --legacy-peer-deps --no-audit --no-fund --loglevel=error \
+	    @cdklabs/cdk-validator-cfnguard@0.0.62 >/dev/null; }
+
 ## run: the three routes on http://127.0.0.1:3000 with DynamoDB Local, moto_server and the Toss simulator
 run: deps
 	$(GO) run ./cmd/local
 
 ## test: vet, unit, integration (DynamoDB Local, moto_server, Toss simulator), template and binary checks
-test: deps
+test: deps guard-deps
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
