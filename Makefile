@@ -18,11 +18,18 @@ FUZZ_TOOLCHAIN ?= go1.27.4
 # The fuzzer minimises every new interesting input for up to 60 s by default, and while it does the
 # workers explore nothing (a 10 s run stalled at 12k executions); 1 s keeps them exploring.
 FUZZMINIMIZETIME ?= 1s
+# staticcheck, pinned, from the module proxy into the project's bin/ (make clean removes it).
+STATICCHECK_VERSION := 0.8.2
+STATICCHECK         := bin/staticcheck
 
-.PHONY: all run test lint build host invoke fuzz bench bench-check bench-ci clean \
+.PHONY: all help run test lint build host invoke fuzz bench bench-check bench-ci outdated clean \
 	build-StatusFunction build-LinkFunction build-UnlinkFunction
 
 all: lint test
+
+## help: this list of targets
+help:
+	@awk '/^## [a-z-]+:/ { sub(/^## /, ""); i = index($$0, ":"); printf "  %-12s %s\n", substr($$0, 1, i - 1), substr($$0, i + 2) }' $(MAKEFILE_LIST)
 
 ## run: the three routes on http://127.0.0.1:3000 with moto_server and the Toss simulator
 run:
@@ -34,10 +41,13 @@ test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 
-## lint: formatting, vet and the template
+## lint: formatting, vet, staticcheck (installed into bin/ on first use) and the template
 lint:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
 	$(GO) vet ./...
+	@$(STATICCHECK) -version 2>/dev/null | grep -qF '($(STATICCHECK_VERSION))' || \
+	  { echo "installing staticcheck $(STATICCHECK_VERSION) into bin/"; GOBIN=$(CURDIR)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@v$(STATICCHECK_VERSION); }
+	$(STATICCHECK) ./...
 	cfn-lint template.yaml
 
 # sam build runs these in a copy of the project with ARTIFACTS_DIR set.
@@ -62,6 +72,7 @@ host:
 invoke: host
 	$(GO) run ./cmd/invoke -name $(FN) -binary $(HOST_DIR)/$(FN)/bootstrap -event $(EVENT)
 
+## clean: remove build output and bin/ (the host binaries and staticcheck)
 clean:
 	rm -rf .aws-sam bin
 
@@ -76,15 +87,21 @@ fuzz:
 	  done; \
 	done
 
-## bench: the performance table (bench/results.md); bench-check: fail when a budget is broken
+## bench: every budget, measured against baselines of the same run, into bench/results.md (1–2 min)
 bench:
-	@command -v wrk >/dev/null || command -v hey >/dev/null || { echo "installing wrk (Debian) for the throughput figure"; \
-	  { apt-get update -qq && apt-get install -y -qq wrk; } >/dev/null 2>&1 || echo "wrk not installed: the built-in Go load generator is used"; }
 	$(GO) run ./cmd/bench -out bench/results.md
 
+## bench-check: the same measurements, failing when a budget is broken
 bench-check:
 	$(GO) run ./cmd/bench -check
 
 ## bench-ci: the deterministic budgets only (sizes, call counts, allocations), as CI runs them
 bench-ci:
 	$(GO) run ./cmd/bench -check -deterministic
+
+## outdated: the modules the code and tests build with that have a newer release (fails if any)
+outdated:
+	@mods=$$($(GO) list -deps -test -f '{{with .Module}}{{if not .Main}}{{.Path}}{{end}}{{end}}' ./... | sort -u); \
+	behind=$$($(GO) list -m -u -f '{{if .Update}}{{.Path}} {{.Version}} -> {{.Update.Version}}{{end}}' $$mods) || exit 2; \
+	if [ -n "$$behind" ]; then echo "$$behind"; echo "update with: go get MODULE@latest && go mod tidy (then make test bench-check)"; exit 1; fi; \
+	echo "every module is at its newest release"

@@ -565,6 +565,9 @@ func TestRuntimeAPIProtocol(t *testing.T) {
 	}
 	code, _, body = do("POST", base+"/init/error", strings.NewReader(`{}`), nil)
 	expect("/init/error after init", code, "", http.StatusForbidden, "")
+	if !strings.Contains(body, invalidSeq) {
+		t.Errorf("/init/error after init: %s", body)
+	}
 	code, _, body = do("POST", base+"/invocation/"+id+"x/response", strings.NewReader(`1`), nil)
 	expect("response for another id", code, body, http.StatusBadRequest, invalidID)
 	code, _, body = do("POST", base+"/invocation/"+id+"/response", bytes.NewReader(make([]byte, MaxResponseSize+1)), nil)
