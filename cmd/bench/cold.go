@@ -34,6 +34,19 @@ type coldResult struct {
 // start into a negative init cost.
 func (c *coldResult) initCost() float64 { return c.first.median() - c.warm.median() }
 
+// pairedRatios are the medians over the rounds of o's init cost and first response over b's in
+// the same round: both ran within milliseconds of each other, so the load of a shared machine,
+// which drifts over seconds, cancels (four runs of 100 rounds at load 11 on 2 cores: init ratios
+// 0.96–1.02 paired, 0.93–1.02 as a ratio of medians).
+func pairedRatios(o, b *coldResult) (initCost, first float64) {
+	var ic, fr sample
+	for i := range min(len(o.first), len(b.first)) {
+		ic = append(ic, (o.first[i]-o.warm[i])/(b.first[i]-b.warm[i]))
+		fr = append(fr, o.first[i]/b.first[i])
+	}
+	return ic.median(), fr.median()
+}
+
 // coldCases are every function and its bare twin, the empty function and the bare status
 // function configured by config.LoadDefaultConfig, all on the functions' fixture events.
 func coldCases(fx *fixtures, bins map[string]*binary) []coldCase {
