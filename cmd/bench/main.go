@@ -238,7 +238,7 @@ type row struct {
 	broken                                        string // the message when result is FAIL
 }
 
-// budget sets the row's budget and verdict.
+// budgeted sets the row's budget and verdict.
 func (rw row) budgeted(budget string, ok bool, broken string) row {
 	rw.budget, rw.result = budget, "PASS"
 	if !ok {
