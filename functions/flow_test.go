@@ -323,9 +323,7 @@ func TestNoCodeTokenSecretOrPersonalDataReachesTheLogs(t *testing.T) {
 	}
 	forbidden := []string{code, "홍길동", "19930324", "01012345678", "CI-VALUE-SENTINEL", "WRONG-PASSWORD",
 		e.stack.BasicAuth, e.stack.AAD, e.stack.Doc.DecryptionKey, "PRIVATE KEY", "accessToken", "Bearer"}
-	for _, tok := range e.stack.Sim.IssuedTokens() {
-		forbidden = append(forbidden, tok)
-	}
+	forbidden = append(forbidden, e.stack.Sim.IssuedTokens()...)
 	for _, s := range forbidden {
 		if s != "" && strings.Contains(logs, s) {
 			t.Errorf("logs contain %q", s)

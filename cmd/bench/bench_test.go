@@ -4,49 +4,22 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
 
-// The in-process benchmarks of `make bench`, for `go test`:
+// The in-process measurements of `make bench`, as Go benchmarks, for profiling:
 //
 //	go test -run '^$' -bench . -benchmem ./cmd/bench
-//	go test -run '^$' -bench 'Status$' -benchmem -cpuprofile cpu.out ./cmd/bench
+//	go test -run '^$' -bench 'Handlers/status$' -cpuprofile cpu.out ./cmd/bench
 //
-// Each handler as shared/app wires it, against an in-process endpoint that answers DynamoDB and
-// Secrets Manager at once; the Baseline benchmarks are the bare SDK calls the handler cannot avoid.
+// Each handler as its main wires it, and its bare SDK calls, against the in-process endpoint.
 
 var warmSetup struct {
 	once sync.Once
 	env  *warmEnv
 	err  error
-}
-
-func warmCaseFor(b *testing.B, key string) warmCase {
-	b.Helper()
-	warmSetup.once.Do(func() {
-		root, err := filepath.Abs(filepath.Join("..", ".."))
-		if err != nil {
-			warmSetup.err = err
-			return
-		}
-		fx, err := loadFixtures(root)
-		if err != nil {
-			warmSetup.err = err
-			return
-		}
-		warmSetup.env, warmSetup.err = setupWarm(fx)
-	})
-	if warmSetup.err != nil {
-		b.Fatal(warmSetup.err)
-	}
-	for _, c := range warmSetup.env.cases {
-		if c.key == key {
-			return c
-		}
-	}
-	b.Fatalf("no case %q", key)
-	return warmCase{}
 }
 
 func TestMain(m *testing.M) {
@@ -57,27 +30,50 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func runCase(b *testing.B, key string, baseline bool) {
-	c := warmCaseFor(b, key)
-	f := c.handler
-	if baseline {
-		f = c.baseline
+func BenchmarkHandlers(b *testing.B) {
+	warmSetup.once.Do(func() {
+		fx, err := loadFixtures(filepath.Join("..", ".."))
+		if err != nil {
+			warmSetup.err = err
+			return
+		}
+		warmSetup.env, warmSetup.err = setupWarm(fx)
+	})
+	if warmSetup.err != nil {
+		b.Fatal(warmSetup.err)
 	}
-	f(b)
-	if err := takeBenchErr(); err != nil {
-		b.Fatal(err)
+	for _, c := range warmSetup.env.cases {
+		b.Run(c.key, func(b *testing.B) {
+			if c.prepare != nil {
+				c.prepare(b.N)
+			}
+			ctx, cancel := lambdaCtx()
+			defer cancel()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if err := c.call(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		if c.bare != nil {
+			b.Run(c.key+"/bare", func(b *testing.B) {
+				ctx, cancel := lambdaCtx()
+				defer cancel()
+				b.ReportAllocs()
+				for range b.N {
+					if err := c.bare(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }
 
-func BenchmarkStatus(b *testing.B)             { runCase(b, "status", false) }
-func BenchmarkStatusBaseline(b *testing.B)     { runCase(b, "status", true) }
-func BenchmarkLinkMapped(b *testing.B)         { runCase(b, "link", false) }
-func BenchmarkLinkMappedBaseline(b *testing.B) { runCase(b, "link", true) }
-func BenchmarkUnlink(b *testing.B)             { runCase(b, "unlink", false) }
-func BenchmarkUnlinkBaseline(b *testing.B)     { runCase(b, "unlink", true) }
-func BenchmarkLinkNew(b *testing.B)            { runCase(b, "link-new", false) }
-
 func TestSampleQuantiles(t *testing.T) {
+	t.Parallel()
 	s := sample{5, 1, 3, 2, 4}
 	for _, c := range []struct{ q, want float64 }{{0, 1}, {0.25, 2}, {0.5, 3}, {0.75, 4}, {1, 5}} {
 		if got := s.quantile(c.q); got != c.want {
@@ -92,17 +88,45 @@ func TestSampleQuantiles(t *testing.T) {
 	}
 }
 
-func TestCostsAddUp(t *testing.T) {
-	c := costs(3.2, 20.1)
-	if c[0].billedMs != 4 || c[1].billedMs != 21 {
-		t.Fatalf("billed %v and %v ms, want 4 and 21", c[0].billedMs, c[1].billedMs)
+func TestAFailedWriteOfTheResultsIsAnError(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "results.md")
+	if err := writeFile(file, "x"); err != nil {
+		t.Fatal(err)
 	}
-	// status: $0.20 Lambda requests + 4 ms × 0.25 GB × $0.0000133334 × 10⁶, $1.29 API, 1 RRU.
-	want := 0.20 + 4.0/1000*0.25*0.0000133334*1e6 + 1.29 + 0.1415
-	if math.Abs(c[0].total-want) > 1e-9 {
-		t.Errorf("status total %v, want %v", c[0].total, want)
+	// A folder that is a file: neither MkdirAll nor the write can succeed.
+	if err := writeFile(filepath.Join(file, "results.md"), "x"); err == nil {
+		t.Error("writing under a file succeeded")
 	}
-	if c[1].ddb <= c[0].ddb || c[1].sm <= 0 {
-		t.Errorf("link should cost more DynamoDB than status and some Secrets Manager: %+v", c[1])
+}
+
+// report builds a full-run report whose functions' init costs are ratio × their bare twins'.
+func syntheticReport(ratio float64) *report {
+	r := &report{cold: map[string]*coldResult{}, bins: map[string]*binary{}}
+	for _, k := range []string{"empty", "bare status", "bare status, LoadDefaultConfig"} {
+		r.cold[k] = &coldResult{first: sample{4}, warm: sample{1}}
+		r.bins[k] = &binary{size: 1 << 20, zip: 1 << 19}
+	}
+	for _, fn := range functions() {
+		r.cold["bare "+fn] = &coldResult{first: sample{4}, warm: sample{1}}
+		r.cold[fn] = &coldResult{first: sample{1 + 3*ratio}, warm: sample{1}}
+		r.bins[fn], r.bins["bare "+fn] = &binary{size: 1 << 20, zip: 1 << 19}, &binary{size: 1 << 20, zip: 1 << 19}
+	}
+	return r
+}
+
+func TestTheInitBudgetHoldsEachFunctionToItsBareTwin(t *testing.T) {
+	t.Parallel()
+	if fails := syntheticReport(maxInitCostRatio - 0.01).failures(); len(fails) != 0 {
+		t.Errorf("within the budget, yet broken: %q", fails)
+	}
+	fails := syntheticReport(maxInitCostRatio + 0.01).failures()
+	if len(fails) != len(functions()) {
+		t.Fatalf("over the budget: %d broken (%q), want one per function", len(fails), fails)
+	}
+	for i, fn := range functions() {
+		if !strings.Contains(fails[i], "init cost (first response − warm response), "+fn+":") {
+			t.Errorf("broken budget %q does not name %s", fails[i], fn)
+		}
 	}
 }

@@ -4,130 +4,105 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"time"
+
+	"github.com/tossgame/migration-server/shared/routes"
 )
 
-// function is one Lambda function of the bundle, or the empty baseline.
-type function struct {
-	name     string // status, link, unlink, empty
-	pkg      string // ./functions/status
-	logical  string // the template's LogicalId: StatusFunction
-	hostBin  string // built for this machine, for the harness
-	armBin   string // linux/arm64, as sam build makes it
-	size     int64  // arm64 binary bytes
-	zipSize  int64  // arm64 zip (deflate) bytes
-	baseline bool
-}
-
-var functionList = []*function{
-	{name: "status", pkg: "./functions/status", logical: "StatusFunction"},
-	{name: "link", pkg: "./functions/link", logical: "LinkFunction"},
-	{name: "unlink", pkg: "./functions/unlink", logical: "UnlinkFunction"},
-	{name: "empty", pkg: "./cmd/bench/emptyfn", logical: "EmptyFunction", baseline: true},
+// binary is one bootstrap the bench runs and weighs: a function or a baseline.
+type binary struct {
+	pkg     string // ./functions/status
+	logical string // functions only: the template's LogicalId, built by make build-<LogicalId> as sam build does
+	host    string // built for this machine, for the Runtime API harness
+	size    int64  // linux/arm64 binary bytes
+	zip     int64  // linux/arm64 deployment zip bytes
 }
 
 // lambdaFlags are the Makefile's GOBUILD flags (CGO_ENABLED=0 is set in the environment).
 var lambdaFlags = []string{"build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w"}
 
-// moduleRoot is the directory of go.mod: builds, make and events/ are relative to it.
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
+// build builds every function and baseline for this machine (for the harness) and for
+// linux/arm64 (for the sizes). The keys are the names the table uses.
+func build(ctx context.Context, root, dir string) (map[string]*binary, error) {
+	bins := map[string]*binary{
+		"bare status":                    {pkg: "./cmd/bench/barefn/dynamodb"},
+		"bare status, LoadDefaultConfig": {pkg: "./cmd/bench/barefn/defaultconfig"},
+		"empty":                          {pkg: "./cmd/bench/emptyfn"},
 	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("run cmd/bench inside the module (go run ./cmd/bench from the repository root)")
-	}
-	return filepath.Dir(gomod), nil
-}
-
-// buildHost builds every function and the baseline for this machine in one go build (the Lambda
-// flags, host GOOS/GOARCH), for the Runtime API harness.
-func buildHost(ctx context.Context, root, dir string, fns []*function) error {
-	args := append(append([]string{}, lambdaFlags...), "-o", dir+string(filepath.Separator))
-	for _, f := range fns {
-		args = append(args, f.pkg)
-	}
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("build for this machine: %v\n%s", err, out)
-	}
-	for _, f := range fns {
-		f.hostBin = filepath.Join(dir, filepath.Base(f.pkg))
-		// The harness names the function after the binary; keep them apart from the arm64 ones.
-	}
-	return nil
-}
-
-// buildArm64 builds each Lambda artifact exactly as `sam build` does, through the Makefile's
-// build-<LogicalId> target (make -s build-StatusFunction ARTIFACTS_DIR=...). The baseline, which
-// has no target, is built with the same command line. It returns how each was built.
-func buildArm64(ctx context.Context, root, dir string, fns []*function) (string, error) {
-	_, makeErr := exec.LookPath("make")
-	how := "make build-<LogicalId> ARTIFACTS_DIR=… (the Makefile's targets, as sam build runs them)"
-	for _, f := range fns {
-		out := filepath.Join(dir, f.logical)
-		f.armBin = filepath.Join(out, "bootstrap")
-		var cmd *exec.Cmd
-		if !f.baseline && makeErr == nil {
-			cmd = exec.CommandContext(ctx, "make", "-s", "build-"+f.logical, "ARTIFACTS_DIR="+out)
-			cmd.Env = os.Environ()
-		} else {
-			if !f.baseline {
-				how = "the Makefile's GOBUILD command line (make not found)"
-			}
-			args := append(append([]string{}, lambdaFlags...), "-o", f.armBin, f.pkg)
-			cmd = exec.CommandContext(ctx, "go", args...)
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
+	for _, fn := range functions() {
+		bins[fn] = &binary{pkg: "./functions/" + fn, logical: routes.LogicalID(fn)}
+		bins["bare "+fn] = bins["bare status"]
+		if subjects[fn].secrets {
+			bins["bare "+fn] = &binary{pkg: "./cmd/bench/barefn/secrets"}
 		}
+	}
+	var pkgs []string
+	byPkg := map[string]*binary{}
+	for _, b := range bins {
+		if byPkg[b.pkg] == nil {
+			pkgs = append(pkgs, b.pkg)
+		}
+		byPkg[b.pkg] = b
+	}
+	for k, b := range bins { // one binary per package, shared by every key naming it
+		bins[k] = byPkg[b.pkg]
+	}
+
+	hostDir, armDir := filepath.Join(dir, "host"), filepath.Join(dir, "arm64")
+	goBuild := func(goos, goarch, out string, pkgs ...string) error {
+		cmd := exec.CommandContext(ctx, "go", append(append(append([]string{}, lambdaFlags...), "-o", out), pkgs...)...)
 		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
 		if b, err := cmd.CombinedOutput(); err != nil {
-			return how, fmt.Errorf("build %s for linux/arm64: %v\n%s", f.name, err, b)
+			return fmt.Errorf("go build for %s/%s: %v\n%s", goos, goarch, err, b)
 		}
-		fi, err := os.Stat(f.armBin)
-		if err != nil {
-			return how, err
-		}
-		f.size = fi.Size()
-		z, err := zipSize(f.armBin)
-		if err != nil {
-			return how, err
-		}
-		f.zipSize = z
+		return nil
 	}
-	return how, nil
+	if err := goBuild(runtime.GOOS, runtime.GOARCH, hostDir+string(filepath.Separator), pkgs...); err != nil {
+		return nil, err
+	}
+	for _, b := range byPkg {
+		b.host = filepath.Join(hostDir, filepath.Base(b.pkg))
+		arm := filepath.Join(armDir, filepath.Base(b.pkg), "bootstrap")
+		if b.logical != "" {
+			cmd := exec.CommandContext(ctx, "make", "-s", "build-"+b.logical, "ARTIFACTS_DIR="+filepath.Dir(arm))
+			cmd.Dir = root
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return nil, fmt.Errorf("make build-%s: %v\n%s", b.logical, err, out)
+			}
+		} else if err := goBuild("linux", "arm64", arm, b.pkg); err != nil {
+			return nil, err
+		}
+		var err error
+		if b.size, b.zip, err = sizes(arm); err != nil {
+			return nil, err
+		}
+	}
+	return bins, nil
 }
 
-// zipSize is the size of the deployment package: the bootstrap alone in a deflate zip, executable,
-// as SAM packages a makefile-built function (Python's zipfile, ZIP_DEFLATED, default level).
-func zipSize(bin string) (int64, error) {
+// sizes are the binary's size and its deployment package's: the bootstrap alone in a deflate zip,
+// executable, as SAM packages a makefile-built function.
+func sizes(bin string) (size, zipped int64, err error) {
 	data, err := os.ReadFile(bin)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
 	hdr := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate, Modified: time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)}
 	hdr.SetMode(0o755)
 	w, err := zw.CreateHeader(hdr)
-	if err != nil {
-		return 0, err
+	if err == nil {
+		_, err = w.Write(data)
 	}
-	if _, err := w.Write(data); err != nil {
-		return 0, err
+	if err == nil {
+		err = zw.Close()
 	}
-	if err := zw.Close(); err != nil {
-		return 0, err
-	}
-	return int64(buf.Len()), nil
+	return int64(len(data)), int64(buf.Len()), err
 }

@@ -1,17 +1,45 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/tossgame/migration-server/cmd/bench/barefn"
 )
 
+// subject is what the bench needs to know of one function of the route table: the request its
+// budgets are measured on (all against the instant endpoint, where the hash and the user are
+// mapped) and the bare calls it cannot avoid.
+type subject struct {
+	label   string
+	event   func(*fixtures) events.APIGatewayV2HTTPRequest
+	want    string // the function's answer to it
+	secrets bool   // it has a Secrets Manager client: its bare twin is cmd/bench/barefn/secrets
+	// bare is the SDK calls of one warm request (the in-process baseline), and its description.
+	bare     func(db barefn.DynamoDB) func(context.Context) error
+	bareDesc string
+}
+
+var subjects = map[string]subject{
+	"status": {label: "status", event: func(f *fixtures) events.APIGatewayV2HTTPRequest { return f.statusEvent(barefn.Hash) },
+		want: `{"isMapped":true}`, bare: getHash, bareDesc: "1 GetItem"},
+	"link": {label: "link, mapped hash", event: func(f *fixtures) events.APIGatewayV2HTTPRequest {
+		return f.linkEvent(barefn.Hash, "not-spent-on-a-mapped-hash")
+	},
+		want: `{"success":true}`, secrets: true, bare: getHash, bareDesc: "1 GetItem"},
+	"unlink": {label: "unlink, mapped user", event: func(f *fixtures) events.APIGatewayV2HTTPRequest { return f.unlinkEvent(barefn.UserKey) },
+		want: `{"success":true}`, secrets: true, bare: unlinkCalls, bareDesc: "GetItem + TransactWriteItems"},
+}
+
 // fixtures are the project's API Gateway v2 events (events/*.json), the ones cmd/invoke and the
-// binary tests use; the benchmarks only change the body or the query.
+// binary tests use; the bench only changes the body or the query.
 type fixtures struct {
 	status, link, unlink events.APIGatewayV2HTTPRequest
 }
@@ -33,25 +61,20 @@ func loadFixtures(root string) (*fixtures, error) {
 }
 
 // withBody copies ev with a new JSON body (and a matching content-length header).
-func withBody(ev events.APIGatewayV2HTTPRequest, body string) events.APIGatewayV2HTTPRequest {
-	h := make(map[string]string, len(ev.Headers))
-	for k, v := range ev.Headers {
-		h[k] = v
-	}
-	h["content-length"] = strconv.Itoa(len(body))
-	ev.Headers = h
-	ev.Body = body
+func withBody(ev events.APIGatewayV2HTTPRequest, v any) events.APIGatewayV2HTTPRequest {
+	b, _ := json.Marshal(v)
+	ev.Headers = maps.Clone(ev.Headers)
+	ev.Headers["content-length"] = strconv.Itoa(len(b))
+	ev.Body = string(b)
 	return ev
 }
 
 func (f *fixtures) statusEvent(hash string) events.APIGatewayV2HTTPRequest {
-	b, _ := json.Marshal(map[string]string{"hash": hash})
-	return withBody(f.status, string(b))
+	return withBody(f.status, map[string]string{"hash": hash})
 }
 
 func (f *fixtures) linkEvent(hash, code string) events.APIGatewayV2HTTPRequest {
-	b, _ := json.Marshal(map[string]string{"hash": hash, "authorizationCode": code, "referrer": "SANDBOX"})
-	return withBody(f.link, string(b))
+	return withBody(f.link, map[string]string{"hash": hash, "authorizationCode": code, "referrer": "SANDBOX"})
 }
 
 // unlinkEvent is Toss's GET callback for userKey, with the fixture's Basic Auth (devenv's default).
@@ -71,13 +94,13 @@ func marshal(ev events.APIGatewayV2HTTPRequest) []byte {
 	return b
 }
 
-// answer decodes a function's payload and checks it is a 200 with the wanted body ("" = any).
+// answer decodes a function's payload and checks it is a 200 with the wanted body.
 func answer(payload []byte, wantBody string) error {
 	var resp events.APIGatewayV2HTTPResponse
 	if err := json.Unmarshal(payload, &resp); err != nil {
 		return fmt.Errorf("payload is not an API Gateway response: %s", payload)
 	}
-	if resp.StatusCode != 200 || (wantBody != "" && resp.Body != wantBody) {
+	if resp.StatusCode != 200 || resp.Body != wantBody {
 		return fmt.Errorf("answer %d %s, want 200 %s", resp.StatusCode, resp.Body, wantBody)
 	}
 	return nil

@@ -10,51 +10,32 @@ import (
 // sample is a set of repeated measurements of one figure.
 type sample []float64
 
-func (s sample) sorted() []float64 {
-	c := slices.Clone([]float64(s))
-	slices.Sort(c)
-	return c
-}
-
 // quantile interpolates linearly between the closest ranks (q in [0,1]); NaN when empty.
 func (s sample) quantile(q float64) float64 {
-	c := s.sorted()
+	c := slices.Sorted(slices.Values(s))
 	if len(c) == 0 {
 		return math.NaN()
 	}
 	pos := q * float64(len(c)-1)
-	lo := int(math.Floor(pos))
-	hi := int(math.Ceil(pos))
+	lo, hi := int(math.Floor(pos)), int(math.Ceil(pos))
 	return c[lo] + (c[hi]-c[lo])*(pos-float64(lo))
 }
 
 func (s sample) median() float64 { return s.quantile(0.5) }
-func (s sample) p25() float64    { return s.quantile(0.25) }
-func (s sample) p75() float64    { return s.quantile(0.75) }
-
-func (s sample) min() float64 {
-	if len(s) == 0 {
-		return math.NaN()
-	}
-	return slices.Min(s)
-}
-
-func (s sample) max() float64 {
-	if len(s) == 0 {
-		return math.NaN()
-	}
-	return slices.Max(s)
-}
+func (s sample) min() float64    { return s.quantile(0) }
+func (s sample) max() float64    { return s.quantile(1) }
 
 // ms converts a duration to float milliseconds.
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// fmtMs prints "median (p25–p75) ms".
-func fmtMs(s sample) string {
-	if len(s) == 0 {
-		return "—"
-	}
-	return fmt.Sprintf("%s ms (%s–%s)", num(s.median()), num(s.p25()), num(s.p75()))
+// fmtCold prints a cold start's init cost and its first response: "2.91 ms (first 4.20 ms, 3.90–8.01)".
+func fmtCold(c *coldResult) string {
+	return fmt.Sprintf("%s ms (first %s ms, %s–%s)", num(c.initCost()), num(c.first.median()), num(c.first.min()), num(c.first.max()))
+}
+
+// fmtUs prints a nanosecond sample as "median (min–max) µs".
+func fmtUs(s sample) string {
+	return fmt.Sprintf("%s µs (%s–%s)", num(s.median()/1e3), num(s.min()/1e3), num(s.max()/1e3))
 }
 
 // num prints a figure with 3 significant digits at most.
@@ -71,21 +52,13 @@ func num(v float64) string {
 	}
 }
 
-// ratio prints a/b as "1.23×".
-func ratio(a, b float64) string {
-	if b == 0 || math.IsNaN(a) || math.IsNaN(b) {
+// ratio prints a ratio as "1.23×".
+func ratio(r float64) string {
+	if math.IsNaN(r) || math.IsInf(r, 0) {
 		return "—"
 	}
-	return fmt.Sprintf("%.2f×", a/b)
+	return fmt.Sprintf("%.2f×", r)
 }
 
 // mib prints bytes in MiB with two decimals.
 func mib(n int64) string { return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20)) }
-
-// fmtNs prints a nanosecond figure as µs with its min–max spread.
-func fmtNs(s sample) string {
-	if len(s) == 0 {
-		return "—"
-	}
-	return fmt.Sprintf("%s µs (%s–%s)", num(s.median()/1e3), num(s.min()/1e3), num(s.max()/1e3))
-}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,44 +19,39 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/tossgame/migration-server/cmd/bench/barefn"
 	fnconfig "github.com/tossgame/migration-server/shared/config"
 	"github.com/tossgame/migration-server/shared/dev/devcert"
 	"github.com/tossgame/migration-server/shared/dev/devenv"
 	"github.com/tossgame/migration-server/shared/dev/tosssim"
 	"github.com/tossgame/migration-server/shared/httpapi"
 	"github.com/tossgame/migration-server/shared/secrets"
-	"github.com/tossgame/migration-server/shared/store"
 )
 
-// The warm, in-process benchmarks: each handler exactly as app wires it, against a DynamoDB (and
-// Secrets Manager) endpoint on loopback that answers at once with minimal valid JSON, with a JSON
-// logger writing to io.Discard (the production logger's formatting, without the write). The
-// baseline is the bare SDK call(s) the handler cannot avoid, with the same inputs the store
-// builds, through the same client to the same endpoint: the ratio is our overhead.
+// The warm, in-process measurements: each handler exactly as its main wires it (devenv.Handlers),
+// against an AWS endpoint on loopback that answers at once with minimal valid JSON, logging JSON
+// to io.Discard. The baseline is the bare SDK calls the handler cannot avoid (package barefn),
+// through the same client to the same endpoint: the ratio is our overhead.
 
 const (
 	benchTable    = "bench-table"
 	benchSecretID = "bench-secret"
-	benchUserKey  = 443731104
-	benchHash     = "demo-hash-1" // the fixtures' hash
 )
 
 // instant is an in-process AWS endpoint that answers GetItem, TransactWriteItems and
-// GetSecretValue at once. mapped chooses whether GetItem finds an item.
+// GetSecretValue at once. mapped chooses whether GetItem finds the fixtures' pair.
 type instant struct {
 	*httptest.Server
 	bodies map[string][]byte
-	crcs   map[string]string
 }
 
 func newInstant(mapped bool, secret secrets.Document) *instant {
 	doc, _ := json.Marshal(secret)
 	sm, _ := json.Marshal(map[string]any{"ARN": "arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:" + benchSecretID + "-AbCdEf",
 		"Name": benchSecretID, "SecretString": string(doc), "VersionId": "v1", "CreatedDate": 1.7e9})
-	get := `{"Item":{"pk":{"S":"h#` + benchHash + `"},"hash":{"S":"` + benchHash + `"},"userKey":{"N":"` + strconv.Itoa(benchUserKey) + `"}}}`
+	get := `{"Item":{"pk":{"S":"h#` + barefn.Hash + `"},"hash":{"S":"` + barefn.Hash + `"},"userKey":{"N":"` + strconv.Itoa(barefn.UserKey) + `"}}}`
 	if !mapped {
 		get = `{}`
 	}
@@ -66,10 +59,7 @@ func newInstant(mapped bool, secret secrets.Document) *instant {
 		"DynamoDB_20120810.GetItem":            []byte(get),
 		"DynamoDB_20120810.TransactWriteItems": []byte(`{}`),
 		"secretsmanager.GetSecretValue":        sm,
-	}, crcs: map[string]string{}}
-	for k, b := range in.bodies {
-		in.crcs[k] = strconv.FormatUint(uint64(crc32.ChecksumIEEE(b)), 10)
-	}
+	}}
 	in.Server = httptest.NewServer(http.HandlerFunc(in.serve))
 	return in
 }
@@ -86,13 +76,13 @@ func (in *instant) serve(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, `{"__type":"com.amazon.coral.service#UnknownOperationException"}`)
 		return
 	}
-	h.Set("X-Amz-Crc32", in.crcs[op]) // DynamoDB sends it and the SDK checks it
+	h.Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10)) // DynamoDB sends it and the SDK checks it
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	_, _ = w.Write(body)
 }
 
-// awsClients are built as awsenv.Load, awsenv.DynamoDB and secrets.NewClient build them (static credentials from the
-// environment, a base endpoint), pointed at the instant endpoint.
+// awsClients are built as awsenv.Load, awsenv.DynamoDB and secrets.NewClient build them (static
+// credentials, a base endpoint), pointed at endpoint.
 func awsClients(endpoint string) (*dynamodb.Client, *secretsmanager.Client) {
 	cfg := aws.Config{
 		Region:      devenv.Region,
@@ -109,24 +99,20 @@ func lambdaCtx() (context.Context, context.CancelFunc) {
 	return context.WithDeadline(ctx, time.Now().Add(24*time.Hour))
 }
 
-func discardLogger() *slog.Logger {
-	return slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-// warmCase is one handler benchmark and its baseline (nil: none).
+// warmCase is one handler and its baseline.
 type warmCase struct {
 	key, label string
-	handler    func(b *testing.B)
-	baseline   func(b *testing.B)
-	// One call each, for the paired ratio (nil for cases without a baseline).
-	hcall, bcall func(ctx context.Context) error
-	baselineDesc string
-	budgeted     bool // overhead ratio held to the budget
+	call       func(ctx context.Context) error // one request through the handler
+	bare       func(ctx context.Context) error // the SDK calls it cannot avoid; nil: none (link-new)
+	bareDesc   string
+	// prepare readies n calls outside the measurement (link-new mints n authorization codes).
+	prepare func(n int)
 }
 
-// warmEnv holds what the cases share; close it after the benchmarks.
+// warmEnv holds what the cases share; close it after the measurements.
 type warmEnv struct {
 	cases   []warmCase
+	mapped  *instant // also the cold starts' endpoint
 	closers []func()
 }
 
@@ -136,17 +122,23 @@ func (w *warmEnv) close() {
 	}
 }
 
-// setupWarm builds every case: status, link on a mapped hash and unlink against the instant
-// endpoint; a new link against an empty instant endpoint and the Toss simulator in process.
-func setupWarm(fx *fixtures) (*warmEnv, error) {
-	we := &warmEnv{}
-	ok := false
+func getHash(db barefn.DynamoDB) func(context.Context) error {
+	return func(ctx context.Context) error { return barefn.GetHash(ctx, db, benchTable, barefn.Hash) }
+}
+
+func unlinkCalls(db barefn.DynamoDB) func(context.Context) error {
+	return func(ctx context.Context) error { return barefn.Unlink(ctx, db, benchTable, barefn.UserKey) }
+}
+
+// setupWarm builds every case: each function on its subject's request against the mapped instant
+// endpoint; a new link against an empty one and the Toss simulator in process, over mTLS.
+func setupWarm(fx *fixtures) (we *warmEnv, err error) {
+	we = &warmEnv{}
 	defer func() {
-		if !ok {
+		if err != nil {
 			we.close()
 		}
 	}()
-
 	// The PKI, key and AAD of a secret the simulator agrees with.
 	ca, err := devcert.NewCA("bench Toss simulator CA")
 	if err != nil {
@@ -166,9 +158,8 @@ func setupWarm(fx *fixtures) (*warmEnv, error) {
 	}
 	doc := secrets.Document{DecryptionKey: base64.StdEncoding.EncodeToString(key), AAD: "BENCH_AAD",
 		MTLSCertificate: string(cliCert), MTLSPrivateKey: string(cliKey), UnlinkBasicAuth: devenv.DefaultBasicAuth}
-
-	mapped := newInstant(true, doc)
-	we.closers = append(we.closers, mapped.Close)
+	we.mapped = newInstant(true, doc)
+	we.closers = append(we.closers, we.mapped.Close)
 	empty := newInstant(false, doc)
 	we.closers = append(we.closers, empty.Close)
 	sim, err := tosssim.New(tosssim.Config{Key: key, AAD: doc.AAD, ClientCAs: ca.Pool(), ServerCertPEM: srvCert, ServerKeyPEM: srvKey})
@@ -186,105 +177,132 @@ func setupWarm(fx *fixtures) (*warmEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := discardLogger()
 	cfg.TossRoots = ca.Pool()
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 
-	db, sm := awsClients(mapped.URL)
+	db, sm := awsClients(we.mapped.URL)
+	handlers := devenv.Handlers(cfg, log, db, sm)
+	for _, fn := range functions() {
+		s := subjects[fn]
+		we.cases = append(we.cases, warmCase{key: fn, label: s.label, call: handlerCall(handlers[fn], s.event(fx), s.want),
+			bare: s.bare(db), bareDesc: s.bareDesc})
+	}
 	dbEmpty, smEmpty := awsClients(empty.URL)
-	status := devenv.Status(cfg, log, db)
-	link := devenv.Link(cfg, log, db, sm)
-	unlink := devenv.Unlink(cfg, log, db, sm)
 	linkNew := devenv.Link(cfg, log, dbEmpty, smEmpty)
+	var evs []events.APIGatewayV2HTTPRequest
+	user := tosssim.FakeUser(barefn.UserKey)
+	we.cases = append(we.cases, warmCase{key: "link-new", label: "link, new link (Toss simulator in process)",
+		prepare: func(n int) {
+			evs = evs[:0]
+			for range n {
+				evs = append(evs, fx.linkEvent("bench-new", sim.Authorize(user, "SANDBOX")))
+			}
+		},
+		call: func(ctx context.Context) error {
+			ev := evs[0]
+			evs = evs[1:]
+			return handlerCall(linkNew, ev, `{"success":true}`)(ctx)
+		}})
 
-	statusEv := fx.statusEvent(benchHash)
-	linkEv := fx.linkEvent(benchHash, "not-spent-on-a-mapped-hash")
-	unlinkEv := fx.unlinkEvent(benchUserKey)
-
-	// Check each answer once before timing anything.
+	// Check each answer once before measuring anything.
 	ctx, cancel := lambdaCtx()
 	defer cancel()
-	for _, c := range []struct {
-		h    httpapi.Handler
-		ev   events.APIGatewayV2HTTPRequest
-		want string
-	}{{status, statusEv, `{"isMapped":true}`}, {link, linkEv, `{"success":true}`}, {unlink, unlinkEv, `{"success":true}`},
-		{linkNew, fx.linkEvent("bench-new", sim.Authorize(tosssim.FakeUser(benchUserKey), "SANDBOX")), `{"success":true}`}} {
-		resp, err := c.h(ctx, c.ev)
-		if err != nil || resp.StatusCode != 200 || resp.Body != c.want {
-			return nil, fmt.Errorf("in-process handler answered %d %s (%v), want 200 %s", resp.StatusCode, resp.Body, err, c.want)
+	for _, c := range we.cases {
+		if c.prepare != nil {
+			c.prepare(1)
+		}
+		if err := c.call(ctx); err != nil {
+			return nil, fmt.Errorf("in process, %s: %w", c.label, err)
 		}
 	}
-
-	getCall := func(ctx context.Context) error { return getHash(ctx, db, benchHash) }
-	unlinkCall := func(ctx context.Context) error { return unlinkCalls(ctx, db, benchUserKey) }
-	we.cases = []warmCase{
-		paired("status", "status", handlerCall(status, statusEv), getCall, "1 GetItem"),
-		paired("link", "link, mapped hash", handlerCall(link, linkEv), getCall, "1 GetItem"),
-		paired("unlink", "unlink, mapped user", handlerCall(unlink, unlinkEv), unlinkCall, "GetItem + TransactWriteItems"),
-		{key: "link-new", label: "link, new link (Toss simulator in process)", handler: benchNewLink(linkNew, fx, sim)},
-	}
-	ok = true
 	return we, nil
 }
 
-var errAnswer = errors.New("unexpected answer")
-
-// benchErr keeps the first failure of a benchmark: testing.Benchmark only reports N == 0.
-var benchErr struct {
-	sync.Mutex
-	err error
-}
-
-func failBench(b *testing.B, err error) {
-	benchErr.Lock()
-	if benchErr.err == nil {
-		benchErr.err = err
-	}
-	benchErr.Unlock()
-	b.Fatal(err) // printed by go test; testing.Benchmark only returns N == 0
-
-}
-
-func takeBenchErr() error {
-	benchErr.Lock()
-	defer benchErr.Unlock()
-	err := benchErr.err
-	benchErr.err = nil
-	return err
-}
-
-// paired is a budgeted case: the handler and the bare SDK calls it cannot avoid, each as one call
-// (for the paired ratio) and as a benchmark of that same call.
-func paired(key, label string, hcall, bcall func(ctx context.Context) error, baselineDesc string) warmCase {
-	return warmCase{key: key, label: label, budgeted: true, handler: benchCall(hcall), baseline: benchCall(bcall),
-		baselineDesc: baselineDesc, hcall: hcall, bcall: bcall}
-}
-
-func handlerCall(h httpapi.Handler, ev events.APIGatewayV2HTTPRequest) func(ctx context.Context) error {
+func handlerCall(h httpapi.Handler, ev events.APIGatewayV2HTTPRequest, want string) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
 		resp, err := h(ctx, ev)
-		if err != nil || resp.StatusCode != 200 {
-			return fmt.Errorf("%w: %d %s %v", errAnswer, resp.StatusCode, resp.Body, err)
+		if err != nil || resp.StatusCode != 200 || resp.Body != want {
+			return fmt.Errorf("answer %d %s (%v), want 200 %s", resp.StatusCode, resp.Body, err, want)
 		}
 		return nil
 	}
 }
 
-// pairedPairs is how many handler/baseline pairs one paired ratio times.
-const pairedPairs = 400
+// warmResult is one case's measurements.
+type warmResult struct {
+	warmCase
+	allocs, bareAllocs sample // per request
+	ns, bareNs         sample // per request, from the paired timings
+	ratios             sample // handler time over baseline time, per paired timing (of medians)
+}
 
-// pairedRatio times the handler and its baseline call by call, alternating which goes first, and
-// returns total handler time over total baseline time. Pairing call by call cancels the drift of
-// a shared machine that separate benchmark runs pick up (tens of percent here), leaving the
-// overhead the handler adds (a few percent).
-func pairedRatio(hcall, bcall func(ctx context.Context) error) (float64, error) {
+const (
+	allocReps = 3    // medians of 3: a connection pool refill now and then moves a count by one or two
+	allocRuns = 1000 // requests per count
+	// pairedPairs is how many handler/baseline pairs one paired timing takes.
+	pairedPairs = 400
+)
+
+// measureWarm counts allocations per request (both modes) and, in a full run, times the handler
+// against its baseline.
+func measureWarm(we *warmEnv, c config) ([]*warmResult, error) {
+	var out []*warmResult
+	for _, wc := range we.cases {
+		r := &warmResult{warmCase: wc}
+		for range allocReps {
+			n, err := allocs(wc.call, wc.prepare)
+			if err != nil {
+				return nil, fmt.Errorf("in process, %s: %w", wc.label, err)
+			}
+			r.allocs = append(r.allocs, n)
+			if wc.bare != nil {
+				if n, err = allocs(wc.bare, nil); err != nil {
+					return nil, fmt.Errorf("in process, bare %s: %w", wc.label, err)
+				}
+				r.bareAllocs = append(r.bareAllocs, n)
+			}
+		}
+		for i := 0; wc.bare != nil && !c.deterministic && i < c.warmReps; i++ {
+			th, tb, err := paired(wc.call, wc.bare)
+			if err != nil {
+				return nil, fmt.Errorf("in process, %s: %w", wc.label, err)
+			}
+			r.ns, r.bareNs, r.ratios = append(r.ns, th), append(r.bareNs, tb), append(r.ratios, th/tb)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// allocs is the allocations per call of allocRuns calls (the process's: the SDK's, the loopback
+// server's and, for link-new, the simulator's are counted too).
+func allocs(call func(context.Context) error, prepare func(int)) (float64, error) {
 	ctx, cancel := lambdaCtx()
 	defer cancel()
-	var th, tb time.Duration
-	timed := func(call func(context.Context) error, sum *time.Duration) error {
+	if prepare != nil {
+		prepare(allocRuns + 1) // AllocsPerRun makes one more call first, to warm up
+	}
+	var err error
+	n := testing.AllocsPerRun(allocRuns, func() {
+		if e := call(ctx); e != nil && err == nil {
+			err = e
+		}
+	})
+	return n, err
+}
+
+// paired times the handler and its baseline call by call, alternating which goes first, and
+// returns the median of each in ns. Pairing call by call cancels the drift of a shared machine
+// that separate benchmark runs pick up, and medians ignore the calls another process preempted
+// (one 10 ms stall among 400 calls of 0.2 ms would move a mean by 12 %).
+func paired(hcall, bcall func(ctx context.Context) error) (hNs, bNs float64, err error) {
+	ctx, cancel := lambdaCtx()
+	defer cancel()
+	var th, tb sample
+	timed := func(call func(context.Context) error, times *sample) error {
 		start := time.Now()
 		err := call(ctx)
-		*sum += time.Since(start)
+		*times = append(*times, float64(time.Since(start)))
 		return err
 	}
 	for i := range pairedPairs {
@@ -293,155 +311,11 @@ func pairedRatio(hcall, bcall func(ctx context.Context) error) (float64, error) 
 			first, second, s1, s2 = bcall, hcall, &tb, &th
 		}
 		if err := timed(first, s1); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if err := timed(second, s2); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
-	return float64(th) / float64(tb), nil
-}
-
-// benchCall benchmarks one call (a handler through handlerCall, or bare SDK calls).
-func benchCall(call func(ctx context.Context) error) func(b *testing.B) {
-	return func(b *testing.B) {
-		ctx, cancel := lambdaCtx()
-		defer cancel()
-		b.ReportAllocs()
-		b.ResetTimer()
-		for range b.N {
-			if err := call(ctx); err != nil {
-				failBench(b, err)
-			}
-		}
-	}
-}
-
-// benchNewLink mints a code per iteration with the timer stopped: the timed part is the whole
-// link (GetItem, generate-token and login-me over the kept mTLS connection, decryption,
-// TransactWriteItems), simulator's server side included since it runs in this process.
-func benchNewLink(h httpapi.Handler, fx *fixtures, sim *tosssim.Server) func(b *testing.B) {
-	user := tosssim.FakeUser(benchUserKey)
-	return func(b *testing.B) {
-		ctx, cancel := lambdaCtx()
-		defer cancel()
-		b.ReportAllocs()
-		b.ResetTimer()
-		for range b.N {
-			b.StopTimer()
-			ev := fx.linkEvent("bench-new", sim.Authorize(user, "SANDBOX"))
-			b.StartTimer()
-			resp, err := h(ctx, ev)
-			if err != nil || resp.StatusCode != 200 {
-				failBench(b, fmt.Errorf("%w: %d %s %v", errAnswer, resp.StatusCode, resp.Body, err))
-			}
-		}
-	}
-}
-
-// getHash is store.IsMapped's GetItem, bare.
-func getHash(ctx context.Context, db *dynamodb.Client, hash string) error {
-	_, err := db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:            aws.String(benchTable),
-		Key:                  map[string]types.AttributeValue{store.KeyAttribute: &types.AttributeValueMemberS{Value: "h#" + hash}},
-		ConsistentRead:       aws.Bool(true),
-		ProjectionExpression: aws.String(store.KeyAttribute),
-	})
-	return err
-}
-
-// unlinkCalls is store.Unlink's GetItem and TransactWriteItems, bare.
-func unlinkCalls(ctx context.Context, db *dynamodb.Client, userKey int64) error {
-	uk := strconv.FormatInt(userKey, 10)
-	userItem := map[string]types.AttributeValue{store.KeyAttribute: &types.AttributeValueMemberS{Value: "u#" + uk}}
-	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(benchTable), Key: userItem, ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return err
-	}
-	h, _ := out.Item["hash"].(*types.AttributeValueMemberS)
-	if h == nil {
-		return errors.New("no hash in the item")
-	}
-	_, err = db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Delete: &types.Delete{TableName: aws.String(benchTable), Key: userItem,
-			ConditionExpression:       aws.String("#h = :h"),
-			ExpressionAttributeNames:  map[string]string{"#h": "hash"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":h": &types.AttributeValueMemberS{Value: h.Value}}}},
-		{Delete: &types.Delete{TableName: aws.String(benchTable),
-			Key:                       map[string]types.AttributeValue{store.KeyAttribute: &types.AttributeValueMemberS{Value: "h#" + h.Value}},
-			ConditionExpression:       aws.String("#u = :u"),
-			ExpressionAttributeNames:  map[string]string{"#u": "userKey"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":u": &types.AttributeValueMemberN{Value: uk}}}},
-	}})
-	return err
-}
-
-// warmResult is one case over reps runs of testing.Benchmark, handler and baseline back to back.
-type warmResult struct {
-	c                          warmCase
-	ns, bytes, allocs          sample // handler, per op
-	baseNs, baseBytes, baseAll sample // baseline, per op
-	ratios                     sample // paired ratio (pairedRatio) of each run
-	failed                     string
-}
-
-func perOp(r testing.BenchmarkResult) (ns, bytes, allocs float64) {
-	if r.N == 0 {
-		return 0, 0, 0
-	}
-	n := float64(r.N)
-	return float64(r.T.Nanoseconds()) / n, float64(r.MemBytes) / n, float64(r.MemAllocs) / n
-}
-
-// measureWarm runs every case reps times; each time the handler and its baseline run back to
-// back (in alternating order), so that their ratio is taken under the same machine load.
-// testing.Benchmark's benchtime is the -test.benchtime flag (set by main).
-func measureWarm(we *warmEnv, reps int) []*warmResult {
-	var out []*warmResult
-	for _, c := range we.cases {
-		out = append(out, &warmResult{c: c})
-	}
-	for i := range reps {
-		for _, r := range out {
-			if r.failed != "" {
-				continue
-			}
-			var h, base testing.BenchmarkResult
-			order := []bool{true, false} // handler first on even runs, baseline first on odd ones
-			if i%2 == 1 {
-				order = []bool{false, true}
-			}
-			for _, handler := range order {
-				switch {
-				case handler:
-					if h = testing.Benchmark(r.c.handler); h.N == 0 {
-						r.failed = fmt.Sprintf("handler benchmark failed: %v", takeBenchErr())
-					}
-				case r.c.baseline != nil:
-					if base = testing.Benchmark(r.c.baseline); base.N == 0 {
-						r.failed = fmt.Sprintf("baseline benchmark failed: %v", takeBenchErr())
-					}
-				}
-				if r.failed != "" {
-					break
-				}
-			}
-			if r.failed != "" {
-				continue
-			}
-			ns, b, a := perOp(h)
-			r.ns, r.bytes, r.allocs = append(r.ns, ns), append(r.bytes, b), append(r.allocs, a)
-			if r.c.baseline != nil {
-				bns, bb, ba := perOp(base)
-				r.baseNs, r.baseBytes, r.baseAll = append(r.baseNs, bns), append(r.baseBytes, bb), append(r.baseAll, ba)
-				ratio, err := pairedRatio(r.c.hcall, r.c.bcall)
-				if err != nil {
-					r.failed = fmt.Sprintf("paired ratio failed: %v", err)
-					continue
-				}
-				r.ratios = append(r.ratios, ratio)
-			}
-		}
-	}
-	return out
+	return th.median(), tb.median(), nil
 }

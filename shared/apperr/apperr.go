@@ -9,7 +9,7 @@ var (
 	ErrHashLinked      = errors.New("hash is already linked to another user")
 	ErrUserLinked      = errors.New("user is already linked to another hash")
 	ErrInvalidCode     = errors.New("authorization code rejected by Toss")
-	ErrTossUnavailable = errors.New("Toss partner API unavailable")
+	ErrTossUnavailable = errors.New("the Toss partner API is unavailable")
 	ErrUnavailable     = errors.New("a dependency is unavailable")
 	ErrNotConfigured   = errors.New("required configuration is missing")
 	ErrUnauthorized    = errors.New("unauthorized")

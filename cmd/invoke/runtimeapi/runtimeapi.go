@@ -1,23 +1,21 @@
-// Package runtimeapi runs a Lambda "bootstrap" binary (a custom runtime such
-// as a Go program built with aws-lambda-go and -tags lambda.norpc) as a child
-// process and plays the AWS Lambda Runtime API for it, so that a function can
-// be invoked locally without Docker.
+// Package runtimeapi runs a Lambda "bootstrap" binary (a custom runtime such as a Go program built
+// with aws-lambda-go and -tags lambda.norpc) as a child process and plays the AWS Lambda Runtime
+// API for it, as `sam local invoke` does, without Docker.
 //
-// A Session is one execution environment ("container"): one process, started
-// by Start, serving invocations one at a time through Invoke, and torn down by
-// Close. Like Lambda, the harness never restarts the process: once it has
-// exited (crash, timeout, failed init) every later Invoke reports that.
+// A Session is one execution environment: one process, started by Start, serving invocations one
+// at a time through Invoke, and torn down by Close. Like Lambda, the harness never restarts the
+// process: once it has exited (crash, timeout, failed init) every later Invoke reports that.
 //
-// The endpoints, headers, status codes and error bodies follow
-// https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html and the
-// behaviour of the Lambda runtime interface emulator.
+// The endpoints, headers, status codes and error bodies follow the Runtime API as Lambda and its
+// runtime interface emulator serve it: /invocation/next, /invocation/{id}/response and /error,
+// /init/error. Extensions are not served (aws-lambda-go's WithEnableSIGTERM then only logs a
+// warning), nor are streamed responses.
 package runtimeapi
 
 import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -32,18 +30,15 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
 // Limits and defaults, as in AWS Lambda.
 const (
-	// MaxResponseSize is the largest body a runtime may post to
-	// /invocation/{id}/response, /invocation/{id}/error or /init/error
-	// (Lambda: 6 MiB + 100 bytes = 6291556 bytes); larger bodies get 413.
+	// MaxResponseSize is the largest body a runtime may post to /invocation/{id}/response,
+	// /invocation/{id}/error or /init/error (6 MiB + 100 bytes); larger bodies get 413.
 	MaxResponseSize = 6*1024*1024 + 100
-	// MaxEventSize is the largest event Invoke accepts (Lambda's synchronous
-	// Invoke request limit, 6291456 bytes).
+	// MaxEventSize is the largest event Invoke accepts (a synchronous Invoke's limit).
 	MaxEventSize = 6 * 1024 * 1024
 
 	DefaultTimeout     = 10 * time.Second // per-invocation deadline
@@ -52,14 +47,9 @@ const (
 	DefaultMemorySize  = 128
 	// AccountID is the account used in the invoked function ARN.
 	AccountID = "123456789012"
-)
 
-// Runtime API paths.
-const (
-	apiPrefix         = "/2018-06-01/runtime"
-	extensionPrefix   = "/2020-01-01/extension"
-	initErrorGrace    = time.Second            // how long a runtime that posted /init/error may take to exit
-	shutdownGraceTerm = 500 * time.Millisecond // Lambda's shutdown budget with an internal extension
+	apiPrefix      = "/2018-06-01/runtime"
+	initErrorGrace = time.Second // how long a runtime that posted /init/error may take to exit
 )
 
 // Header names of the Runtime API.
@@ -69,9 +59,6 @@ const (
 	HeaderFunctionArn = "Lambda-Runtime-Invoked-Function-Arn"
 	HeaderTraceID     = "Lambda-Runtime-Trace-Id"
 	HeaderErrorType   = "Lambda-Runtime-Function-Error-Type"
-	// HeaderErrorBody is a trailer: a runtime that fails while streaming a
-	// response reports the error as base64 JSON in it (aws-lambda-go does).
-	HeaderErrorBody = "Lambda-Runtime-Function-Error-Body"
 )
 
 // ErrClosed is returned by Invoke after Close.
@@ -79,42 +66,38 @@ var ErrClosed = errors.New("runtimeapi: session closed")
 
 // Options configure a Session.
 type Options struct {
-	// Binary is the path of the bootstrap executable. Its directory becomes
-	// LAMBDA_TASK_ROOT and the working directory of the process.
+	// Binary is the path of the bootstrap executable. Its directory becomes LAMBDA_TASK_ROOT and
+	// the working directory of the process.
 	Binary string
-	// Env is the function's environment ("K=V"). The process gets exactly
-	// this plus what Lambda sets; the caller's own environment is not
-	// inherited. AWS_REGION, AWS_DEFAULT_REGION and
-	// AWS_LAMBDA_FUNCTION_MEMORY_SIZE are taken from here when present;
-	// Lambda's other reserved variables always win.
+	// Env is the function's environment ("K=V"). The process gets exactly this plus what Lambda
+	// sets; the caller's own environment is not inherited. AWS_REGION, AWS_DEFAULT_REGION and
+	// AWS_LAMBDA_FUNCTION_MEMORY_SIZE are taken from here when present; Lambda's other reserved
+	// variables always win.
 	Env []string
-	// FunctionName defaults to the binary's name, or to the name of its
-	// directory when the binary is called "bootstrap" (as in .aws-sam/build/<Function>/bootstrap).
+	// FunctionName defaults to the binary's name, or to the name of its directory when the binary
+	// is called "bootstrap" (as in .aws-sam/build/<Function>/bootstrap).
 	FunctionName string
 	// Timeout is the per-invocation deadline (default 10s).
 	Timeout time.Duration
-	// InitTimeout bounds the time from process start to the first
-	// /invocation/next (default 10s, like Lambda).
+	// InitTimeout bounds the time from process start to the first /invocation/next (default 10s).
 	InitTimeout time.Duration
-	// Logs receives the process's stdout and stderr and the harness's
-	// START/END/REPORT lines. When nil they are kept in memory (see Session.Logs).
+	// Logs receives the process's stdout and stderr and the harness's START/END/REPORT lines.
+	// When nil they are kept in memory (see Session.Logs).
 	Logs io.Writer
 }
 
 // Result is the outcome of one invocation that the runtime answered.
 type Result struct {
 	RequestID string
-	// Payload is the body the function posted: its response when it
-	// succeeded, the error document ({"errorMessage","errorType",...}) when
-	// Err is set, like the payload of Lambda's Invoke API.
+	// Payload is the body the function posted: its response, or the error document
+	// ({"errorMessage","errorType",...}) when Err is set, like the payload of Lambda's Invoke.
 	Payload []byte
-	// Err is set when the function reported an error (/invocation/{id}/error,
-	// an error trailer, or a response over MaxResponseSize).
+	// Err is set when the function reported an error (/invocation/{id}/error, or a response over
+	// MaxResponseSize).
 	Err *FunctionError
 	// Elapsed runs from handing the event out (/next) to the response.
 	Elapsed time.Duration
-	// SinceStart is set on the first (cold) invocation only: from the process
-	// start to its response.
+	// SinceStart is set on the first (cold) invocation only: from the process start to its response.
 	SinceStart time.Duration
 }
 
@@ -131,24 +114,21 @@ func (e *FunctionError) Error() string {
 	return e.Type + ": " + e.Message
 }
 
-// InitError reports a failed init phase: the payload the runtime posted to
-// /runtime/init/error, or the process exiting (Type "Runtime.ExitError") or
-// timing out (Type "Sandbox.Timedout") before its first /invocation/next.
+// InitError reports a failed init phase: the payload the runtime posted to /runtime/init/error,
+// or the process exiting (Type "Runtime.ExitError") or timing out (Type "Sandbox.Timedout")
+// before its first /invocation/next.
 type InitError struct {
 	Type    string
 	Message string
-	// ExitCode of the process; -1 when it was killed by a signal (for
-	// instance by the harness, after an /init/error post or an init timeout).
+	// ExitCode of the process; -1 when it was killed by a signal (for instance by the harness,
+	// after an /init/error post or an init timeout).
 	ExitCode int
 }
 
-func (e *InitError) Error() string {
-	return fmt.Sprintf("init failed: %s: %s", e.Type, e.Message)
-}
+func (e *InitError) Error() string { return fmt.Sprintf("init failed: %s: %s", e.Type, e.Message) }
 
-// ExitError reports that the process exited while an invocation was in flight
-// (RequestID set) or before Invoke was called (RequestID empty). Lambda reports
-// this as a Runtime.ExitError.
+// ExitError reports that the process exited while an invocation was in flight (RequestID set) or
+// before Invoke was called (RequestID empty). Lambda reports this as a Runtime.ExitError.
 type ExitError struct {
 	RequestID string
 	ExitCode  int    // -1 when killed by a signal
@@ -166,8 +146,8 @@ func (e *ExitError) Error() string {
 	return msg
 }
 
-// TimeoutError reports an invocation that passed its deadline without an
-// answer. The process has been killed, as Lambda does.
+// TimeoutError reports an invocation that passed its deadline without an answer. The process has
+// been killed, as Lambda does.
 type TimeoutError struct {
 	RequestID string
 	Timeout   time.Duration
@@ -194,8 +174,8 @@ type Session struct {
 	exited     chan struct{} // closed when the process has exited
 	stop       chan struct{} // closed by Close
 	closeOnce  sync.Once
-	invokeMu   sync.Mutex // one invocation at a time
 	killOnce   sync.Once
+	invokeMu   sync.Mutex // one invocation at a time
 	stopCtxMon func() bool
 
 	mu          sync.Mutex
@@ -204,7 +184,6 @@ type Session struct {
 	posted      *InitError  // /init/error payload
 	initTimeout bool
 	initErr     *InitError
-	extension   bool // an extension registered (aws-lambda-go's WithEnableSIGTERM)
 	coldUsed    bool // the cold invocation has been handed out
 	state       *os.ProcessState
 }
@@ -222,9 +201,9 @@ type invocation struct {
 	ferr       *FunctionError
 }
 
-// Start serves the Runtime API on 127.0.0.1 and starts the binary. It does not
-// wait for the function's init; Invoke (or Ready) does. Cancelling ctx kills
-// the process; Close must be called in any case.
+// Start serves the Runtime API on 127.0.0.1 and starts the binary. It does not wait for the
+// function's init; Invoke (or Ready) does. Cancelling ctx kills the process; Close must be called
+// in any case.
 func Start(ctx context.Context, opt Options) (*Session, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -243,8 +222,8 @@ func Start(ctx context.Context, opt Options) (*Session, error) {
 	}
 	s := &Session{
 		name:    opt.FunctionName,
-		timeout: opt.Timeout,
-		initTO:  opt.InitTimeout,
+		timeout: cmp(opt.Timeout, DefaultTimeout),
+		initTO:  cmp(opt.InitTimeout, DefaultInitTimeout),
 		events:  make(chan *invocation),
 		ready:   make(chan struct{}),
 		exited:  make(chan struct{}),
@@ -252,12 +231,6 @@ func Start(ctx context.Context, opt Options) (*Session, error) {
 	}
 	if s.name == "" {
 		s.name = defaultFunctionName(bin)
-	}
-	if s.timeout <= 0 {
-		s.timeout = DefaultTimeout
-	}
-	if s.initTO <= 0 {
-		s.initTO = DefaultInitTimeout
 	}
 	out := opt.Logs
 	if out == nil {
@@ -271,11 +244,7 @@ func Start(ctx context.Context, opt Options) (*Session, error) {
 		return nil, fmt.Errorf("runtimeapi: %w", err)
 	}
 	s.addr = ln.Addr().String()
-	s.srv = &http.Server{
-		Handler:           s.handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          log.New(io.Discard, "", 0),
-	}
+	s.srv = &http.Server{Handler: s.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
 
 	taskRoot := filepath.Dir(bin)
 	env, region, memory := lambdaEnv(opt.Env, s.addr, s.name, taskRoot)
@@ -283,11 +252,9 @@ func Start(ctx context.Context, opt Options) (*Session, error) {
 	s.arn = fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", region, AccountID, s.name)
 
 	cmd := exec.Command(bin)
-	cmd.Env = env
-	cmd.Dir = taskRoot
-	cmd.Stdout = s.logs // the same writer for both: one pipe, one copier
-	cmd.Stderr = s.logs
-	cmd.WaitDelay = time.Second // do not hang on pipes held by grandchildren
+	cmd.Env, cmd.Dir = env, taskRoot
+	cmd.Stdout, cmd.Stderr = s.logs, s.logs // the same writer for both: one pipe, one copier
+	cmd.WaitDelay = time.Second             // do not hang on pipes held by grandchildren
 	s.cmd = cmd
 	s.startedAt = time.Now()
 	if err := cmd.Start(); err != nil {
@@ -302,10 +269,17 @@ func Start(ctx context.Context, opt Options) (*Session, error) {
 		close(s.exited)
 	}()
 	s.stopCtxMon = context.AfterFunc(ctx, s.kill)
-	// Serve only now that s is complete: the handlers read it. The runtime's
-	// first connections wait in the listen backlog meanwhile.
-	go s.srv.Serve(ln) //nolint:errcheck // ends with Close
+	// Serve only now that s is complete: the handlers read it. The runtime's first connections
+	// wait in the listen backlog meanwhile.
+	go func() { _ = s.srv.Serve(ln) }() // ends with Close
 	return s, nil
+}
+
+func cmp(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
 }
 
 // Addr is the Runtime API address given to the process (AWS_LAMBDA_RUNTIME_API).
@@ -314,8 +288,8 @@ func (s *Session) Addr() string { return s.addr }
 // FunctionArn is the ARN handed to the function as Lambda-Runtime-Invoked-Function-Arn.
 func (s *Session) FunctionArn() string { return s.arn }
 
-// StartToFirstNext is the init duration: from the process start until its
-// first /invocation/next; zero while that has not happened.
+// StartToFirstNext is the init duration: from the process start until its first
+// /invocation/next; zero while that has not happened.
 func (s *Session) StartToFirstNext() time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -335,8 +309,8 @@ func (s *Session) Logs() []byte {
 	return bytes.Clone(s.buf.Bytes())
 }
 
-// Ready waits for the end of the init phase: nil once the runtime has called
-// /invocation/next, an *InitError if the init failed or timed out.
+// Ready waits for the end of the init phase: nil once the runtime has called /invocation/next,
+// an *InitError if the init failed or timed out.
 func (s *Session) Ready(ctx context.Context) error {
 	select {
 	case <-s.ready:
@@ -368,8 +342,7 @@ func (s *Session) Ready(ctx context.Context) error {
 	return s.initFailure()
 }
 
-// initFailure builds (once) the *InitError of a process that exited before
-// its first /next.
+// initFailure builds (once) the *InitError of a process that exited before its first /next.
 func (s *Session) initFailure() *InitError {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -382,15 +355,12 @@ func (s *Session) initFailure() *InitError {
 	case s.posted != nil:
 		e.Type, e.Message = s.posted.Type, s.posted.Message
 	case s.initTimeout:
-		e.Type = "Sandbox.Timedout"
-		e.Message = fmt.Sprintf("Init phase timed out after %.2f seconds", s.initTO.Seconds())
+		e.Type, e.Message = "Sandbox.Timedout", fmt.Sprintf("Init phase timed out after %.2f seconds", s.initTO.Seconds())
 	default:
-		e.Type = "Runtime.ExitError"
-		e.Message = (&ExitError{ExitCode: code, Status: status}).Error()
+		e.Type, e.Message = "Runtime.ExitError", (&ExitError{ExitCode: code, Status: status}).Error()
 	}
 	s.initErr = e
-	s.logf("INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: error\tError Type: %s\n",
-		ms(time.Since(s.startedAt)), e.Type)
+	s.logf("INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: error\tError Type: %s\n", ms(time.Since(s.startedAt)), e.Type)
 	return e
 }
 
@@ -401,12 +371,11 @@ func (s *Session) exitError(requestID string) *ExitError {
 	return &ExitError{RequestID: requestID, ExitCode: code, Status: status}
 }
 
-// Invoke hands event to the function and waits for its answer. A function
-// error is a Result with Err set and a nil error. The error is non-nil for
-// harness-level failures: *InitError (init failed), *ExitError (the process
-// exited), *TimeoutError (no answer before the deadline; the process is
-// killed), ErrClosed, or ctx's error (the process is killed if the event was
-// already handed out). Invocations are serialized.
+// Invoke hands event to the function and waits for its answer. A function error is a Result with
+// Err set and a nil error. The error is non-nil for harness-level failures: *InitError (init
+// failed), *ExitError (the process exited), *TimeoutError (no answer before the deadline; the
+// process is killed), ErrClosed, or ctx's error (the process is killed if the event was already
+// handed out). Invocations are serialized.
 func (s *Session) Invoke(ctx context.Context, event []byte) (Result, error) {
 	s.invokeMu.Lock()
 	defer s.invokeMu.Unlock()
@@ -427,60 +396,52 @@ func (s *Session) Invoke(ctx context.Context, event []byte) (Result, error) {
 	default:
 	}
 
-	inv := &invocation{
-		id:       newUUID(),
-		event:    event,
-		deadline: time.Now().Add(s.timeout),
-		done:     make(chan struct{}),
-	}
-	res := Result{RequestID: inv.id}
+	inv := &invocation{id: newUUID(), event: event, deadline: time.Now().Add(s.timeout), done: make(chan struct{})}
 	timer := time.NewTimer(s.timeout)
 	defer timer.Stop()
 	s.logf("START RequestId: %s Version: $LATEST\n", inv.id)
-
-	select {
-	case s.events <- inv: // a /next handler holds it now
-	case <-s.exited:
-		s.report(inv, 0, false)
-		return res, s.exitError("")
-	case <-timer.C:
-		return res, s.timedOut(inv)
-	case <-ctx.Done():
-		s.report(inv, 0, false)
-		return res, ctx.Err()
-	case <-s.stop:
-		s.report(inv, 0, false)
-		return res, ErrClosed
+	timedOut := func() error {
+		s.kill()
+		<-s.exited
+		s.logf("%s %s Task timed out after %.2f seconds\n", time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), inv.id, s.timeout.Seconds())
+		return &TimeoutError{RequestID: inv.id, Timeout: s.timeout}
 	}
 
 	var err error
 	select {
-	case <-inv.done:
+	case s.events <- inv: // a /next handler holds it now
+		select {
+		case <-inv.done:
+		case <-s.exited:
+			if s.abandon(inv) {
+				err = s.exitError(inv.id)
+				s.logf("%s\nRuntime.ExitError\n", err)
+			}
+		case <-timer.C:
+			if s.abandon(inv) {
+				err = timedOut()
+			}
+		case <-ctx.Done():
+			if s.abandon(inv) {
+				s.kill()
+				err = ctx.Err()
+			}
+		case <-s.stop:
+			if s.abandon(inv) {
+				err = ErrClosed
+			}
+		}
 	case <-s.exited:
-		if s.abandon(inv) {
-			e := s.exitError(inv.id)
-			s.logf("%s\nRuntime.ExitError\n", e)
-			err = e
-		}
-	case <-timer.C:
-		if s.abandon(inv) {
-			s.kill()
-			<-s.exited
-			err = &TimeoutError{RequestID: inv.id, Timeout: s.timeout}
-			s.logf("%s %s Task timed out after %.2f seconds\n",
-				time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), inv.id, s.timeout.Seconds())
-		}
+		err = s.exitError("")
+	case <-timer.C: // the runtime never asked for it: Lambda still kills the environment
+		err = timedOut()
 	case <-ctx.Done():
-		if s.abandon(inv) {
-			s.kill()
-			err = ctx.Err()
-		}
+		err = ctx.Err()
 	case <-s.stop:
-		if s.abandon(inv) {
-			err = ErrClosed
-		}
+		err = ErrClosed
 	}
 
+	res := Result{RequestID: inv.id}
 	s.mu.Lock()
 	end := inv.end
 	if !inv.answered || end.IsZero() {
@@ -489,12 +450,12 @@ func (s *Session) Invoke(ctx context.Context, event []byte) (Result, error) {
 	if !inv.start.IsZero() {
 		res.Elapsed = end.Sub(inv.start)
 	}
-	cold := false
 	if err == nil {
 		res.Payload, res.Err = inv.payload, inv.ferr
 	}
-	if !s.coldUsed {
-		s.coldUsed, cold = true, true
+	cold := !inv.start.IsZero() && !s.coldUsed
+	if cold {
+		s.coldUsed = true
 		if err == nil {
 			res.SinceStart = end.Sub(s.startedAt)
 		}
@@ -504,32 +465,20 @@ func (s *Session) Invoke(ctx context.Context, event []byte) (Result, error) {
 	return res, err
 }
 
-// timedOut handles an invocation whose deadline passed before the runtime
-// asked for it: Lambda still kills the environment.
-func (s *Session) timedOut(inv *invocation) error {
-	s.kill()
-	<-s.exited
-	s.logf("%s %s Task timed out after %.2f seconds\n",
-		time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), inv.id, s.timeout.Seconds())
-	s.report(inv, s.timeout, false)
-	return &TimeoutError{RequestID: inv.id, Timeout: s.timeout}
-}
-
+// report logs END and REPORT, as Lambda does after each invocation.
 func (s *Session) report(inv *invocation, d time.Duration, cold bool) {
 	billed := d.Milliseconds()
 	if d%time.Millisecond != 0 || billed == 0 {
 		billed++
 	}
-	line := fmt.Sprintf("REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB",
-		inv.id, ms(d), billed, s.memory)
+	line := fmt.Sprintf("REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB", inv.id, ms(d), billed, s.memory)
 	if cold {
 		line += fmt.Sprintf("\tInit Duration: %.2f ms", ms(s.StartToFirstNext()))
 	}
 	s.logf("END RequestId: %s\n%s\n", inv.id, line)
 }
 
-// abandon marks inv as finished without an answer; false if it was answered
-// in the meantime.
+// abandon marks inv as finished without an answer; false if it was answered in the meantime.
 func (s *Session) abandon(inv *invocation) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -543,56 +492,32 @@ func (s *Session) abandon(inv *invocation) bool {
 	return true
 }
 
-// Close stops the process (SIGTERM first when it registered an extension, as
-// Lambda does for aws-lambda-go's WithEnableSIGTERM, then SIGKILL), waits for
-// it and stops the server.
+// Close kills the process, as Lambda ends an environment without extensions, waits for it and
+// stops the server.
 func (s *Session) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		close(s.stop)
 		s.stopCtxMon()
-		s.mu.Lock()
-		term := s.extension
-		s.mu.Unlock()
-		select {
-		case <-s.exited:
-		default:
-			if term && s.cmd.Process.Signal(syscall.SIGTERM) == nil {
-				select {
-				case <-s.exited:
-				case <-time.After(shutdownGraceTerm):
-				}
-			}
-			s.kill()
-			<-s.exited
-		}
+		s.kill()
+		<-s.exited
 		err = s.srv.Close()
 	})
 	return err
 }
 
-func (s *Session) kill() {
-	s.killOnce.Do(func() { _ = s.cmd.Process.Kill() })
-}
+func (s *Session) kill() { s.killOnce.Do(func() { _ = s.cmd.Process.Kill() }) }
 
-func (s *Session) logf(format string, args ...any) {
-	fmt.Fprintf(s.logs, format, args...)
-}
+func (s *Session) logf(format string, args ...any) { fmt.Fprintf(s.logs, format, args...) }
 
 // ---- HTTP side: the Runtime API ----
 
 func (s *Session) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+apiPrefix+"/invocation/next", s.handleNext)
-	mux.HandleFunc("POST "+apiPrefix+"/invocation/{id}/response", func(w http.ResponseWriter, r *http.Request) {
-		s.handleAnswer(w, r, false)
-	})
-	mux.HandleFunc("POST "+apiPrefix+"/invocation/{id}/error", func(w http.ResponseWriter, r *http.Request) {
-		s.handleAnswer(w, r, true)
-	})
+	mux.HandleFunc("POST "+apiPrefix+"/invocation/{id}/response", func(w http.ResponseWriter, r *http.Request) { s.handleAnswer(w, r, false) })
+	mux.HandleFunc("POST "+apiPrefix+"/invocation/{id}/error", func(w http.ResponseWriter, r *http.Request) { s.handleAnswer(w, r, true) })
 	mux.HandleFunc("POST "+apiPrefix+"/init/error", s.handleInitError)
-	mux.HandleFunc("POST "+extensionPrefix+"/register", s.handleExtensionRegister)
-	mux.HandleFunc("GET "+extensionPrefix+"/event/next", s.handleExtensionNext)
 	return mux
 }
 
@@ -615,9 +540,9 @@ func (s *Session) handleNext(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 
-	// Block until there is an event. Returning without one would answer an
-	// empty 200, which a runtime takes for an event: at shutdown the runtime
-	// stays parked here, as in Lambda, until it is killed.
+	// Block until there is an event. Returning without one would answer an empty 200, which a
+	// runtime takes for an event: at shutdown the runtime stays parked here, as in Lambda, until
+	// it is killed.
 	var inv *invocation
 	select {
 	case inv = <-s.events:
@@ -643,43 +568,27 @@ func (s *Session) handleNext(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(inv.event)
 }
 
-// lookup returns the in-flight invocation with this id, if any.
-func (s *Session) lookup(id string) *invocation {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.current != nil && s.current.id == id && !s.current.answered {
-		return s.current
-	}
-	return nil
-}
-
 func (s *Session) handleAnswer(w http.ResponseWriter, r *http.Request, isErr bool) {
-	inv := s.lookup(r.PathValue("id"))
-	if inv == nil {
+	id := r.PathValue("id")
+	s.mu.Lock()
+	inv := s.current
+	s.mu.Unlock()
+	if inv == nil || inv.id != id {
 		writeJSON(w, http.StatusBadRequest, errorDoc{Message: "Invalid request ID", Type: "InvalidRequestID"})
 		return
 	}
 	body, err := readBody(r.Body)
-	var payload []byte
-	var ferr *FunctionError
+	payload, ferr := body, (*FunctionError)(nil)
 	switch {
 	case errors.Is(err, errTooLarge):
-		ferr = &FunctionError{
-			Type:    "Function.ResponseSizeTooLarge",
-			Message: fmt.Sprintf("Response payload size exceeded maximum allowed payload size (%d bytes).", MaxResponseSize),
-		}
+		ferr = &FunctionError{Type: "Function.ResponseSizeTooLarge",
+			Message: fmt.Sprintf("Response payload size exceeded maximum allowed payload size (%d bytes).", MaxResponseSize)}
 		payload, _ = json.Marshal(errorDoc{Message: ferr.Message, Type: ferr.Type})
 	case err != nil: // truncated request: the invocation is still unanswered
 		writeJSON(w, http.StatusBadRequest, errorDoc{Message: "HTTP request detected as truncated", Type: "TruncatedHTTPRequest"})
 		return
 	case isErr:
-		payload, ferr = body, parseFunctionError(body, r.Header.Get(HeaderErrorType))
-	case r.Trailer.Get(HeaderErrorType) != "":
-		// The runtime failed while streaming its response.
-		payload, _ = base64.StdEncoding.DecodeString(r.Trailer.Get(HeaderErrorBody))
-		ferr = parseFunctionError(payload, r.Trailer.Get(HeaderErrorType))
-	default:
-		payload = body
+		ferr = parseFunctionError(body, r.Header.Get(HeaderErrorType))
 	}
 
 	s.mu.Lock()
@@ -688,37 +597,23 @@ func (s *Session) handleAnswer(w http.ResponseWriter, r *http.Request, isErr boo
 		writeJSON(w, http.StatusBadRequest, errorDoc{Message: "Invalid request ID", Type: "InvalidRequestID"})
 		return
 	}
-	inv.answered = true
-	inv.end = time.Now()
+	inv.answered, inv.end = true, time.Now()
 	inv.payload, inv.ferr = payload, ferr
 	s.current = nil
 	s.mu.Unlock()
 	close(inv.done)
 
 	if errors.Is(err, errTooLarge) {
-		writeJSON(w, http.StatusRequestEntityTooLarge, errorDoc{
-			Message: fmt.Sprintf("Exceeded maximum allowed payload size (%d bytes).", MaxResponseSize),
-			Type:    "RequestEntityTooLarge",
-		})
+		tooLarge(w)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"status": "OK"})
 }
 
 func (s *Session) handleInitError(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	late := !s.firstNextAt.IsZero() || s.posted != nil
-	s.mu.Unlock()
-	if late {
-		invalidState(w, "Runtime called /init/error outside of the init phase")
-		return
-	}
 	body, err := readBody(r.Body)
 	if errors.Is(err, errTooLarge) {
-		writeJSON(w, http.StatusRequestEntityTooLarge, errorDoc{
-			Message: fmt.Sprintf("Exceeded maximum allowed payload size (%d bytes).", MaxResponseSize),
-			Type:    "RequestEntityTooLarge",
-		})
+		tooLarge(w)
 		return
 	}
 	fe := parseFunctionError(body, r.Header.Get(HeaderErrorType))
@@ -735,40 +630,6 @@ func (s *Session) handleInitError(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, map[string]string{"status": "OK"})
 }
 
-// handleExtensionRegister accepts extension registrations during init.
-// aws-lambda-go registers an internal extension (and parks in
-// /extension/event/next forever) when WithEnableSIGTERM is used, so that
-// Lambda sends SIGTERM before SIGKILL at shutdown.
-func (s *Session) handleExtensionRegister(w http.ResponseWriter, r *http.Request) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
-	s.mu.Lock()
-	late := !s.firstNextAt.IsZero()
-	if !late {
-		s.extension = true
-	}
-	s.mu.Unlock()
-	if late {
-		writeJSON(w, http.StatusForbidden, errorDoc{Type: "Extension.InvalidStateTransition", Message: "Extensions can only register during init"})
-		return
-	}
-	w.Header().Set("Lambda-Extension-Identifier", newUUID())
-	writeJSON(w, http.StatusOK, map[string]string{
-		"functionName": s.name, "functionVersion": "$LATEST", "handler": "bootstrap",
-	})
-}
-
-func (s *Session) handleExtensionNext(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Lambda-Extension-Identifier") == "" {
-		writeJSON(w, http.StatusForbidden, errorDoc{Type: "Extension.MissingExtensionIdentifier", Message: "Missing Lambda-Extension-Identifier header"})
-		return
-	}
-	// No events are ever sent to extensions here: block until the process is gone.
-	select {
-	case <-r.Context().Done():
-	case <-s.exited:
-	}
-}
-
 // ---- helpers ----
 
 type errorDoc struct {
@@ -776,8 +637,8 @@ type errorDoc struct {
 	Type    string `json:"errorType"`
 }
 
-// parseFunctionError reads an error document; the body's errorType wins over
-// the Lambda-Runtime-Function-Error-Type header (aws-lambda-go sets only the body).
+// parseFunctionError reads an error document; the body's errorType wins over the
+// Lambda-Runtime-Function-Error-Type header (aws-lambda-go sets only the body).
 func parseFunctionError(body []byte, headerType string) *FunctionError {
 	fe := &FunctionError{Type: headerType}
 	var doc errorDoc
@@ -803,8 +664,7 @@ func readBody(r io.Reader) ([]byte, error) {
 		return nil, err
 	}
 	if len(b) > MaxResponseSize {
-		// Drain (bounded) so that the client gets to read the 413.
-		_, _ = io.Copy(io.Discard, io.LimitReader(r, 64<<20))
+		_, _ = io.Copy(io.Discard, io.LimitReader(r, 64<<20)) // drain (bounded) so that the client reads the 413
 		return nil, errTooLarge
 	}
 	return b, nil
@@ -814,6 +674,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+func tooLarge(w http.ResponseWriter) {
+	writeJSON(w, http.StatusRequestEntityTooLarge, errorDoc{
+		Message: fmt.Sprintf("Exceeded maximum allowed payload size (%d bytes).", MaxResponseSize), Type: "RequestEntityTooLarge"})
 }
 
 func invalidState(w http.ResponseWriter, msg string) {
@@ -830,41 +695,38 @@ func exitStatus(ps *os.ProcessState) (int, string) {
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func defaultFunctionName(bin string) string {
-	base := filepath.Base(bin)
-	if strings.TrimSuffix(base, filepath.Ext(base)) == "bootstrap" {
-		if dir := filepath.Base(filepath.Dir(bin)); dir != "." && dir != string(filepath.Separator) {
-			return dir
-		}
+	base := strings.TrimSuffix(filepath.Base(bin), filepath.Ext(bin))
+	if dir := filepath.Base(filepath.Dir(bin)); base == "bootstrap" && dir != "." && dir != string(filepath.Separator) {
+		return dir
 	}
-	return strings.TrimSuffix(base, filepath.Ext(base))
+	return base
 }
 
-// lambdaEnv builds the process environment: the caller's variables, then
-// those Lambda sets. It returns the region and memory size in effect.
+// lambdaEnv builds the process environment: the caller's variables, then those Lambda sets. It
+// returns the region and memory size in effect.
 func lambdaEnv(callerEnv []string, addr, name, taskRoot string) (env []string, region string, memory int) {
-	get := func(k string) (string, bool) {
+	get := func(k string) string {
 		for i := len(callerEnv) - 1; i >= 0; i-- {
 			if key, v, ok := strings.Cut(callerEnv[i], "="); ok && key == k {
-				return v, true
+				return v
 			}
 		}
-		return "", false
+		return ""
 	}
-	region, ok := get("AWS_REGION")
-	if !ok || region == "" {
-		if region, ok = get("AWS_DEFAULT_REGION"); !ok || region == "" {
-			region = DefaultRegion
-		}
+	region = get("AWS_REGION")
+	if region == "" {
+		region = get("AWS_DEFAULT_REGION")
 	}
-	defRegion, ok := get("AWS_DEFAULT_REGION")
-	if !ok || defRegion == "" {
+	if region == "" {
+		region = DefaultRegion
+	}
+	defRegion := get("AWS_DEFAULT_REGION")
+	if defRegion == "" {
 		defRegion = region
 	}
 	memory = DefaultMemorySize
-	if v, ok := get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"); ok {
-		if n, err := strconv.Atoi(v); err == nil && n > 0 {
-			memory = n
-		}
+	if n, err := strconv.Atoi(get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")); err == nil && n > 0 {
+		memory = n
 	}
 	set := [][2]string{
 		{"AWS_LAMBDA_RUNTIME_API", addr},

@@ -1,7 +1,6 @@
 // Command echo is a test fixture: it returns the event together with what the
 // Runtime API told it (request id, deadline, ARN, trace id) and its Lambda
-// environment. It enables SIGTERM handling, which registers an internal
-// extension, and prints a line when SIGTERM arrives.
+// environment.
 package main
 
 import (
@@ -71,7 +70,5 @@ func handle(ctx context.Context, event json.RawMessage) (reply, error) {
 }
 
 func main() {
-	lambda.StartWithOptions(handle, lambda.WithEnableSIGTERM(func() {
-		fmt.Println("echo: SIGTERM received")
-	}))
+	lambda.Start(handle)
 }
