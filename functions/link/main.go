@@ -25,11 +25,13 @@ func main() {
 	// Nothing is fetched at init: the secret is read on the first link and cached for SecretTTL.
 	secret := secrets.NewCache(secrets.NewClient(aws), cfg.SecretID, cfg.SecretTTL, secrets.ParseLink, log)
 	svc := &migration.Service{
-		Store:      store.New(awsenv.DynamoDB(aws), cfg.Table),
-		Toss:       toss.NewPartner(cfg.TossBaseURL, cfg.TossRoots, secrets.Identity(secret)),
-		Keep:       cfg.Keep,
-		VerifyHash: cfg.VerifyHash,
-		Log:        log,
+		Store:           store.New(awsenv.DynamoDB(aws), cfg.Table),
+		Toss:            toss.NewPartner(cfg.TossBaseURL, cfg.TossRoots, secrets.Identity(secret)),
+		Keep:            cfg.Keep,
+		VerifyHash:      cfg.VerifyHash,
+		AllowSandbox:    cfg.AllowSandbox,
+		RemoveTossLogin: cfg.RemoveTossLogin,
+		Log:             log,
 	}
 	lambdarun.Start(httpapi.Link(svc, httpapi.Options{Log: log}))
 }

@@ -24,6 +24,12 @@ type Config struct {
 	TossRoots   *x509.CertPool // TOSS_API_CA_FILE: extra trust for a simulator; nil = system roots
 	Keep        []string       // KEEP_PROFILE_FIELDS: comma-separated decrypted fields to store
 	VerifyHash  bool           // VERIFY_HASH: ask Toss whether a hash is real before linking
+	// ALLOW_SANDBOX_LINKS: accept links whose referrer is SANDBOX (default false: sandbox
+	// hashes are mock data; the local run and the dev stack set it true).
+	AllowSandbox bool
+	// REMOVE_TOSS_LOGIN_AT_LINK: after a link commits, end the user's Toss login
+	// (remove-by-access-token; default false).
+	RemoveTossLogin bool
 }
 
 // Getenv reads one variable (os.Getenv, or a map in tests).
@@ -75,6 +81,10 @@ func FromEnv(env Getenv, needs Needs) (Config, error) {
 	}
 	c.Keep = keep
 	c.VerifyHash, err = boolean(env, "VERIFY_HASH", false)
+	errs = append(errs, err)
+	c.AllowSandbox, err = boolean(env, "ALLOW_SANDBOX_LINKS", false)
+	errs = append(errs, err)
+	c.RemoveTossLogin, err = boolean(env, "REMOVE_TOSS_LOGIN_AT_LINK", false)
 	errs = append(errs, err)
 	return c, errors.Join(errs...)
 }

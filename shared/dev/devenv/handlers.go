@@ -31,11 +31,13 @@ func Status(c config.Config, log *slog.Logger, db store.DynamoDB) httpapi.Handle
 func Link(c config.Config, log *slog.Logger, db store.DynamoDB, sm secrets.Source) httpapi.Handler {
 	secret := secrets.NewCache(sm, c.SecretID, c.SecretTTL, secrets.ParseLink, log)
 	svc := &migration.Service{
-		Store:      store.New(db, c.Table),
-		Toss:       toss.NewPartner(c.TossBaseURL, c.TossRoots, secrets.Identity(secret)),
-		Keep:       c.Keep,
-		VerifyHash: c.VerifyHash,
-		Log:        log,
+		Store:           store.New(db, c.Table),
+		Toss:            toss.NewPartner(c.TossBaseURL, c.TossRoots, secrets.Identity(secret)),
+		Keep:            c.Keep,
+		VerifyHash:      c.VerifyHash,
+		AllowSandbox:    c.AllowSandbox,
+		RemoveTossLogin: c.RemoveTossLogin,
+		Log:             log,
 	}
 	return httpapi.Link(svc, httpapi.Options{Log: log})
 }
