@@ -332,7 +332,10 @@ func TestAColdCacheOnAGoneSecretFailsClosedAndDoesNotAskOnEveryRequest(t *testin
 // unlinkDomain counts deletions: none may happen on a refused callback.
 type unlinkDomain struct{ calls atomic.Int32 }
 
-func (d *unlinkDomain) Unlink(context.Context, int64) (bool, error) { d.calls.Add(1); return false, nil }
+func (d *unlinkDomain) Unlink(context.Context, int64) (bool, error) {
+	d.calls.Add(1)
+	return false, nil
+}
 
 func callback(auth string) events.APIGatewayV2HTTPRequest {
 	r := events.APIGatewayV2HTTPRequest{Version: "2.0", RawQueryString: "userKey=7&referrer=UNLINK",
