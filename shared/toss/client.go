@@ -74,7 +74,12 @@ func NewClient(baseURL string, cert tls.Certificate, roots *x509.CertPool) *Clie
 		DialContext:         (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSClientConfig:     &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: roots, MinVersion: tls.VersionTLS12},
 		TLSHandshakeTimeout: 3 * time.Second,
-		ForceAttemptHTTP2:   true,
+		// HTTP/1.1 only. With TLS 1.3 a server refuses a client certificate after the client
+		// thinks the handshake done; over HTTP/1.1 that alert comes back as the request's error,
+		// whereas the HTTP/2 transport replaces it with "client conn could not be established",
+		// and a refused certificate would pass for Toss being down. The calls of one link are
+		// sequential, so HTTP/2's multiplexing buys nothing; keep-alive reuse stays.
+		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
 		MaxIdleConnsPerHost: 4,
 		// Shorter than typical server keep-alive, so a thawed container rarely reuses a connection
 		// the server has already closed.

@@ -38,7 +38,9 @@ func Class(err error) string {
 	case errors.Is(err, apperr.ErrInvalidCode):
 		return ClassInvalidGrant
 	case errors.As(err, &fail):
-		if fail.Code == codeMalformed || fail.Code == codeEmpty {
+		// A 2xx whose body is not the documented JSON is malformed; any error status, whatever
+		// its body (a gateway's HTML page), is Toss's or its gateway's error.
+		if fail.Status/100 == 2 && (fail.Code == codeMalformed || fail.Code == codeEmpty) {
 			return ClassMalformed
 		}
 		return ClassFail
