@@ -79,7 +79,7 @@ func NewClient(baseURL string, cert tls.Certificate, roots *x509.CertPool) *Clie
 		// whereas the HTTP/2 transport replaces it with "client conn could not be established",
 		// and a refused certificate would pass for Toss being down. The calls of one link are
 		// sequential, so HTTP/2's multiplexing buys nothing; keep-alive reuse stays.
-		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
+		TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{},
 		MaxIdleConnsPerHost: 4,
 		// Shorter than typical server keep-alive, so a thawed container rarely reuses a connection
 		// the server has already closed.
