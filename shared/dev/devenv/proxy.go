@@ -37,13 +37,13 @@ type Proxy struct {
 type Fault int
 
 const (
-	FaultNone        Fault = iota
-	FaultUnreachable       // the connection is dropped without an answer
-	FaultThrottle          // 400 ThrottlingException, as DynamoDB and Secrets Manager throttle
-	FaultHang              // no answer until the client gives up (slow past the deadline)
-	FaultTxCancelled       // TransactionCanceledException whose reasons are not conditions
-	FaultServerError       // 500 InternalServerError
-	FaultAccessDenied      // 400 AccessDeniedException, as when the role lost its permission
+	FaultNone         Fault = iota
+	FaultUnreachable        // the connection is dropped without an answer
+	FaultThrottle           // 400 ThrottlingException, as DynamoDB and Secrets Manager throttle
+	FaultHang               // no answer until the client gives up (slow past the deadline)
+	FaultTxCancelled        // TransactionCanceledException whose reasons are not conditions
+	FaultServerError        // 500 InternalServerError
+	FaultAccessDenied       // 400 AccessDeniedException, as when the role lost its permission
 )
 
 // NewProxy listens on a free loopback port and forwards to target.
