@@ -23,7 +23,7 @@ func TestAGoneSecretFailsTheCallbackClosedAndARestoreHealsIt(t *testing.T) {
 	ctx := context.Background()
 	type step struct {
 		name   string
-		break_ func(e *fx)
+		breakIt func(e *fx)
 		heal   func(e *fx)
 	}
 	steps := []step{
@@ -63,7 +63,7 @@ func TestAGoneSecretFailsTheCallbackClosedAndARestoreHealsIt(t *testing.T) {
 			want(t, "warm-up link", c, b, 200, `{"success":true}`)
 			before := e.snapshot()
 
-			s.break_(e)
+			s.breakIt(e)
 			c, b = e.doUnlink(e.unlink, relaxed, 501)
 			want(t, "unlink with the secret gone", c, b, 503, `"SERVICE_UNAVAILABLE"`)
 			c, b = e.doUnlink(e.unlink, relaxed, 501)
