@@ -381,7 +381,8 @@ func TestTossFaultsAnswerBeforeTheDeadlineAndWriteNothing(t *testing.T) {
 			h := e.newLink(func(c *config.Config) { c.TossBaseURL = fmt.Sprintf("https://127.0.0.1:%d", closedPort) })
 			return e.doLink(h, deadline, "toss-hash", e.mint(103))
 		}, true},
-		{"client certificate from another CA", 502, "TOSS_UNAVAILABLE", func(e *fx) (int, string) {
+		// Our own certificate refused by Toss is ours to fix, not "Toss unavailable, try later".
+		{"client certificate from another CA", 503, "SERVICE_UNAVAILABLE", func(e *fx) (int, string) {
 			arn := e.secretWith(func(d *secrets.Document) {
 				d.MTLSCertificate, d.MTLSPrivateKey = string(foreignCert), string(foreignKey)
 			})
@@ -427,7 +428,8 @@ func TestTossFaultsAnswerBeforeTheDeadlineAndWriteNothing(t *testing.T) {
 }
 
 // A rotated secret takes effect on the next refresh: a certificate Toss does not accept fails
-// the warm container's links, and rotating back to a good one heals it without a restart.
+// the warm container's links (a configuration fault: 503), and rotating back to a good one
+// heals it without a restart.
 func TestARotatedCertificateTakesEffectInAWarmContainer(t *testing.T) {
 	t.Parallel()
 	e := newFx(t, func(c *config.Config) { c.SecretTTL = time.Millisecond })
@@ -448,7 +450,7 @@ func TestARotatedCertificateTakesEffectInAWarmContainer(t *testing.T) {
 	time.Sleep(5 * time.Millisecond) // past the TTL
 	before := e.snapshot()
 	c, b = e.doLink(e.link, deadline, "rot-2", e.mint(112))
-	want(t, "link with a certificate from another CA", c, b, 502, `"TOSS_UNAVAILABLE"`)
+	want(t, "link with a certificate from another CA", c, b, 503, `"SERVICE_UNAVAILABLE"`)
 	e.sameStore(before)
 
 	e.overwriteSecret(e.stack.Doc)

@@ -274,7 +274,8 @@ func TestTossFailuresGetTheirContractAnswerAndWriteNothing(t *testing.T) {
 		{"login-me malformed", tosssim.LoginMe, tosssim.FaultMalformed, 502, "TOSS_UNAVAILABLE"},
 		{"login-me fields that fail the tag check", tosssim.LoginMe, tosssim.FaultBadCiphertext, 503, "SERVICE_UNAVAILABLE"},
 	}
-	e := start(t, devenv.Options{}, nil)
+	// A kept field, so that the tag check runs: with none kept, nothing is decrypted.
+	e := start(t, devenv.Options{}, func(c *config.Config) { c.Keep = []string{"name"} })
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			e.t = t

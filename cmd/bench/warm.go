@@ -172,7 +172,8 @@ func setupWarm(fx *fixtures) (we *warmEnv, err error) {
 	we.closers = append(we.closers, func() { sim.Close() })
 
 	cfg, err := fnconfig.FromEnv(func(k string) string {
-		return map[string]string{"TABLE_NAME": benchTable, "SECRET_ID": benchSecretID, "TOSS_API_BASE_URL": sim.APIURL()}[k]
+		return map[string]string{"TABLE_NAME": benchTable, "SECRET_ID": benchSecretID, "TOSS_API_BASE_URL": sim.APIURL(),
+			"ALLOW_SANDBOX_LINKS": "true"}[k] // its codes are the sandbox's
 	}, fnconfig.TableAndSecret)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"github.com/tossgame/migration-server/shared/config"
 	"github.com/tossgame/migration-server/shared/httpapi"
 	"github.com/tossgame/migration-server/shared/lambdarun"
+	"github.com/tossgame/migration-server/shared/metrics"
 	"github.com/tossgame/migration-server/shared/migration"
 	"github.com/tossgame/migration-server/shared/secrets"
 	"github.com/tossgame/migration-server/shared/store"
@@ -23,6 +24,7 @@ func main() {
 	lambdarun.Check(err)
 
 	secret := secrets.NewCache(secrets.NewClient(aws), cfg.SecretID, cfg.SecretTTL, secrets.ParseUnlink, log)
+	secret.OnFetch = func(ctx context.Context, f secrets.Fetch) { metrics.SecretFetchOutcome(ctx, "unlink", f.Outcome) }
 	svc := &migration.Service{Store: store.New(awsenv.DynamoDB(aws), cfg.Table), Log: log}
 	lambdarun.Start(httpapi.Unlink(svc, secrets.BasicAuth(secret), httpapi.Options{Log: log, Namespace: cfg.MetricsNamespace}))
 }

@@ -13,6 +13,8 @@ var (
 	ErrUnavailable     = errors.New("a dependency is unavailable")
 	ErrNotConfigured   = errors.New("required configuration is missing")
 	ErrUnauthorized    = errors.New("unauthorized")
+	// ErrSandboxRefused is a link from the sandbox app on a deployment that refuses them.
+	ErrSandboxRefused = errors.New("links from the sandbox app are refused by this deployment")
 )
 
 // InputError is a client mistake. Its message is written for the client, so it must never carry

@@ -76,20 +76,27 @@ func check(ctx context.Context, secret func(context.Context) (secrets.Link, erro
 	return certificates(l)
 }
 
-// certificates lists the mTLS certificates the secret holds. Today that is one pair; when the
-// secret holds several (the rotation of issue 9 §3), this is the one place that changes.
+// certificates lists the mTLS certificates the secret holds, one per pair (ParseLink sets each
+// Leaf); a secret with none is an error, so that the expiry alarm sees a missing datapoint.
 func certificates(l secrets.Link) ([]*x509.Certificate, error) {
-	leaf := l.Certificate.Leaf
-	if leaf == nil {
-		if len(l.Certificate.Certificate) == 0 {
-			return nil, errors.New("certcheck: the secret's mTLS pair has no certificate")
-		}
-		var err error
-		if leaf, err = x509.ParseCertificate(l.Certificate.Certificate[0]); err != nil {
-			return nil, fmt.Errorf("certcheck: the secret's mTLS certificate: %w", err)
-		}
+	if len(l.Pairs) == 0 {
+		return nil, errors.New("certcheck: the secret holds no mTLS pair")
 	}
-	return []*x509.Certificate{leaf}, nil
+	out := make([]*x509.Certificate, 0, len(l.Pairs))
+	for _, p := range l.Pairs {
+		leaf := p.Certificate.Leaf
+		if leaf == nil {
+			if len(p.Certificate.Certificate) == 0 {
+				return nil, fmt.Errorf("certcheck: %s has no certificate", p.Field)
+			}
+			var err error
+			if leaf, err = x509.ParseCertificate(p.Certificate.Certificate[0]); err != nil {
+				return nil, fmt.Errorf("certcheck: %s: %w", p.Field, err)
+			}
+		}
+		out = append(out, leaf)
+	}
+	return out, nil
 }
 
 // Metered counts each fetch of the secret (SecretRefreshes, SecretRefreshFailures by

@@ -162,7 +162,8 @@ func TestThePairsAreListedWithOrWithoutAParsedLeaf(t *testing.T) {
 	want := metrics.Fingerprint(leaf(t, stack.Doc.MTLSCertificate))
 	unparsed := pair
 	unparsed.Leaf = nil
-	for name, l := range map[string]secrets.Link{"parsed": {Certificate: pair}, "unparsed": {Certificate: unparsed}} {
+	for name, l := range map[string]secrets.Link{"parsed": {Pairs: []secrets.Pair{{Field: "mtlsCertificate", Certificate: pair}}},
+		"unparsed": {Pairs: []secrets.Pair{{Field: "mtlsCertificate", Certificate: unparsed}}}} {
 		certs, err := certificates(l)
 		if err != nil || len(certs) != 1 || metrics.Fingerprint(certs[0]) != want {
 			t.Errorf("%s: %d certificates, %v", name, len(certs), err)
@@ -171,7 +172,7 @@ func TestThePairsAreListedWithOrWithoutAParsedLeaf(t *testing.T) {
 	if _, err := certificates(secrets.Link{}); err == nil {
 		t.Error("a secret without a certificate gave no error")
 	}
-	if _, err := certificates(secrets.Link{Certificate: tls.Certificate{Certificate: [][]byte{[]byte("junk")}}}); err == nil {
+	if _, err := certificates(secrets.Link{Pairs: []secrets.Pair{{Field: "mtlsCertificate", Certificate: tls.Certificate{Certificate: [][]byte{[]byte("junk")}}}}}); err == nil {
 		t.Error("a certificate that does not parse gave no error")
 	}
 }

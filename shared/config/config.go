@@ -27,9 +27,13 @@ type Config struct {
 	VerifyHash  bool           // VERIFY_HASH: ask Toss whether a hash is real before linking
 	// MetricsNamespace is the CloudWatch namespace of the functions' metrics (METRICS_NAMESPACE,
 	// default DefaultMetricsNamespace): the template's dashboard and alarms read the same one.
-	MetricsNamespace      string
-	AllowSandboxLinks     bool // ALLOW_SANDBOX_LINKS: map referrer=SANDBOX (mock) links; false in production
-	RemoveTossLoginAtLink bool // REMOVE_TOSS_LOGIN_AT_LINK: remove the Toss login after a successful link
+	MetricsNamespace string
+	// ALLOW_SANDBOX_LINKS: accept links whose referrer is SANDBOX (default false: sandbox
+	// hashes are mock data; the local run and the dev stack set it true).
+	AllowSandbox bool
+	// REMOVE_TOSS_LOGIN_AT_LINK: after a link commits, end the user's Toss login
+	// (remove-by-access-token; default false).
+	RemoveTossLogin bool
 }
 
 // DefaultMetricsNamespace is the metrics' namespace when METRICS_NAMESPACE is not set.
@@ -92,9 +96,9 @@ func FromEnv(env Getenv, needs Needs) (Config, error) {
 	if err := metrics.ValidNamespace(c.MetricsNamespace); err != nil {
 		errs = append(errs, fmt.Errorf("METRICS_NAMESPACE %q %w", c.MetricsNamespace, err))
 	}
-	c.AllowSandboxLinks, err = boolean(env, "ALLOW_SANDBOX_LINKS", false)
+	c.AllowSandbox, err = boolean(env, "ALLOW_SANDBOX_LINKS", false)
 	errs = append(errs, err)
-	c.RemoveTossLoginAtLink, err = boolean(env, "REMOVE_TOSS_LOGIN_AT_LINK", false)
+	c.RemoveTossLogin, err = boolean(env, "REMOVE_TOSS_LOGIN_AT_LINK", false)
 	errs = append(errs, err)
 	return c, errors.Join(errs...)
 }

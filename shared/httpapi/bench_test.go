@@ -19,7 +19,7 @@ func (w *countingWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); re
 // shape (slog JSON with Lambda's key names) and a domain that answers at once: what the wrapper
 // itself costs (decoding, validation, the error map, the log line and its metrics).
 func BenchmarkRequest(b *testing.B) {
-	auth := func(context.Context) (string, error) { return "id:pw", nil }
+	auth := func(context.Context, bool) ([]string, error) { return []string{"id:pw"}, nil }
 	cases := []struct {
 		name string
 		h    func(Options) Handler

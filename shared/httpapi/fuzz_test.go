@@ -440,7 +440,7 @@ func FuzzUnlinkCallback(f *testing.F) {
 	f.Add(true, "", base64.StdEncoding.EncodeToString([]byte(`{"userKey":5}`)), true, good)
 
 	opt := Options{Log: discardLog}
-	src := func(context.Context) (string, error) { return fuzzUnlinkValue, nil }
+	src := func(context.Context, bool) ([]string, error) { return []string{fuzzUnlinkValue}, nil }
 	f.Fuzz(func(t *testing.T, post bool, query, body string, b64 bool, auth string) {
 		d := &fuzzDomain{}
 		req := events.APIGatewayV2HTTPRequest{Version: "2.0", RawQueryString: query, Body: body, IsBase64Encoded: b64,

@@ -64,6 +64,8 @@ func Classify(err error) Problem {
 		return Problem{http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE", "request body is too large", "too_large"}
 	case errors.As(err, &input):
 		return Problem{http.StatusBadRequest, "INVALID_REQUEST", input.Msg, "invalid_request"}
+	case errors.Is(err, apperr.ErrSandboxRefused):
+		return Problem{http.StatusBadRequest, "SANDBOX_NOT_ALLOWED", "links from the sandbox app are not accepted here; use a sandbox deployment", "sandbox_refused"}
 	case errors.Is(err, apperr.ErrInvalidCode):
 		return Problem{http.StatusBadRequest, "INVALID_AUTHORIZATION_CODE", "the authorization code is expired or already used; call appLogin() again", "invalid_code"}
 	case errors.Is(err, apperr.ErrUnauthorized):

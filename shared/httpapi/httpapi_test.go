@@ -265,7 +265,7 @@ func TestUnlinkLetsOnlyTheExactConfiguredValueIn(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			d := &fakeDomain{}
-			src := func(context.Context) (string, error) { return c.configured, c.sourceErr }
+			src := func(context.Context, bool) ([]string, error) { return []string{c.configured}, c.sourceErr }
 			resp, err := Unlink(d, src, opts())(context.Background(), unlinkReq("GET", q, "", c.auth))
 			check(t, c.name, resp, err, c.want)
 			if c.want.status != 200 && d.calls != 0 {
@@ -281,7 +281,7 @@ func TestUnlinkLetsOnlyTheExactConfiguredValueIn(t *testing.T) {
 func TestUnlinkReadsTheUserKeyFromQueryOrBody(t *testing.T) {
 	t.Parallel()
 	const value = "id:pw"
-	src := func(context.Context) (string, error) { return value, nil }
+	src := func(context.Context, bool) ([]string, error) { return []string{value}, nil }
 	cases := []struct {
 		name, method, query, body string
 		want                      answer
@@ -356,7 +356,7 @@ func TestLogsCarryNoRequestData(t *testing.T) {
 	o.Log = slog.New(slog.NewJSONHandler(&buf, nil))
 	d := &fakeDomain{err: fmt.Errorf("%w", apperr.ErrInvalidCode)}
 	Link(d, o)(context.Background(), request("POST", `{"hash":"HASH-SENTINEL","authorizationCode":"CODE-SENTINEL"}`))
-	src := func(context.Context) (string, error) { return "USER:PASS-SENTINEL", nil }
+	src := func(context.Context, bool) ([]string, error) { return []string{"USER:PASS-SENTINEL"}, nil }
 	Unlink(&fakeDomain{}, src, o)(context.Background(), unlinkReq("GET", "userKey=1", "", basic("USER:WRONG-SENTINEL")))
 	if buf.Len() == 0 {
 		t.Fatal("nothing was logged")

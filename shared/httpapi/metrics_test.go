@@ -105,7 +105,12 @@ func (alreadyMapped) Link(ctx context.Context, _, _, _ string) error {
 func TestEveryRequestCountsItsOutcomeOnItsOwnLine(t *testing.T) {
 	t.Parallel()
 	auth := func(v string, err error) BasicAuthSource {
-		return func(context.Context) (string, error) { return v, err }
+		return func(context.Context, bool) ([]string, error) {
+			if v == "" {
+				return nil, err
+			}
+			return []string{v}, err
+		}
 	}
 	ok := auth("id:pw", nil)
 	wrap := func(e error) error { return fmt.Errorf("x: %w", e) }
@@ -342,7 +347,7 @@ func TestNoLogLineCarriesRequestSecrets(t *testing.T) {
 	var logs capture
 	o := Options{Log: logs.logger()}
 	ctx := lambdaCtx("req-5")
-	src := func(context.Context) (string, error) { return "USER:PASS-SENTINEL", nil }
+	src := func(context.Context, bool) ([]string, error) { return []string{"USER:PASS-SENTINEL"}, nil }
 	toss := linkFunc(func(ctx context.Context) error {
 		metrics.TossCall(ctx, metrics.CallGenerateToken, 0, errors.New("generate-token failed"))
 		return nil

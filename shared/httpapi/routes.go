@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -32,8 +33,11 @@ type Unlinker interface {
 	Unlink(ctx context.Context, userKey int64) (bool, error)
 }
 
-// BasicAuthSource returns the callback's configured Basic Auth value ("" = not configured).
-type BasicAuthSource func(ctx context.Context) (string, error)
+// BasicAuthSource returns the Basic Auth values the callback accepts (the current one and,
+// during a rotation, the next; none, or only empty ones, = not configured). fresh asks for a
+// re-read of the secret, which the source rate-limits: the callback asks once after a
+// credential that matched none, so that a value rotated in the console works within seconds.
+type BasicAuthSource func(ctx context.Context, fresh bool) ([]string, error)
 
 // Status serves POST /api/auth/migration/status {hash} -> {isMapped}.
 func Status(svc Statuser, opt Options) Handler {
@@ -131,31 +135,68 @@ func decode(req *events.APIGatewayV2HTTPRequest, limit int, fields ...field) err
 	return object(raw, fields...)
 }
 
-// authorize compares the decoded Basic credentials with the configured value, whole and in
-// constant time (both sides are hashed first, so not even the length leaks).
+// authorize compares the decoded Basic credentials with each accepted value, whole and in
+// constant time (both sides are hashed first, so not even the length leaks). A credential that
+// matches none gets one more comparison against a freshly read secret (rate-limited by the
+// source), so a rotated value is accepted at once rather than after the cache's TTL.
 func authorize(ctx context.Context, source BasicAuthSource, h string) error {
-	want, err := source(ctx)
+	want, err := source(ctx, false)
 	if err != nil {
 		return err
 	}
-	if want == "" {
+	if !configured(want) {
 		return apperr.ErrNotConfigured
 	}
+	got, err := credential(h)
+	if err != nil {
+		return err
+	}
+	if matches(got, want) {
+		return nil
+	}
+	if want, err = source(ctx, true); err != nil {
+		return err
+	}
+	if !configured(want) {
+		return apperr.ErrNotConfigured
+	}
+	if matches(got, want) {
+		return nil
+	}
+	return apperr.ErrUnauthorized
+}
+
+func configured(values []string) bool {
+	return slices.ContainsFunc(values, func(v string) bool { return v != "" })
+}
+
+// matches compares got with every non-empty value, without stopping at the first match.
+func matches(got []byte, values []string) bool {
+	g := sha256.Sum256(got)
+	ok := 0
+	for _, v := range values {
+		if v == "" {
+			continue
+		}
+		w := sha256.Sum256([]byte(v))
+		ok |= subtle.ConstantTimeCompare(g[:], w[:])
+	}
+	return ok == 1
+}
+
+// credential decodes an Authorization: Basic header.
+func credential(h string) ([]byte, error) {
 	scheme, cred, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Basic") {
-		return apperr.ErrUnauthorized
+		return nil, apperr.ErrUnauthorized
 	}
 	got, err := base64.StdEncoding.DecodeString(cred)
 	// Only the canonical encoding: the decoder also takes CR/LF and non-zero padding bits, which
 	// would let many different headers pass for the one configured value.
 	if err != nil || base64.StdEncoding.EncodeToString(got) != cred {
-		return apperr.ErrUnauthorized
+		return nil, apperr.ErrUnauthorized
 	}
-	g, w := sha256.Sum256(got), sha256.Sum256([]byte(want))
-	if subtle.ConstantTimeCompare(g[:], w[:]) != 1 {
-		return apperr.ErrUnauthorized
-	}
-	return nil
+	return got, nil
 }
 
 // callback reads userKey and referrer from the query (GET) or the JSON body (POST). The referrer

@@ -161,3 +161,23 @@ func TossLoginRemoval(ctx context.Context, err error) {
 	}
 	Add(ctx, nameTossLoginRemovals, Count, 1, Dim{"Outcome", outcome})
 }
+
+// TossCallClassed is TossCall for an observer that hears the call's class (toss.Class) rather
+// than its error: "ok" and "invalid_grant" (the player's code, not Toss's failure) count 0.
+func TossCallClassed(ctx context.Context, call string, d time.Duration, class string) {
+	var err error
+	if class != "ok" && class != "invalid_grant" {
+		err = errors.New(class)
+	}
+	TossCall(ctx, call, d, err)
+}
+
+// SecretFetchOutcome is SecretFetch for an observer that hears the fetch's outcome
+// (secrets.Fetch.Outcome): anything but "ok" is a failure.
+func SecretFetchOutcome(ctx context.Context, function, outcome string) {
+	var err error
+	if outcome != "ok" {
+		err = errors.New(outcome)
+	}
+	SecretFetch(ctx, function, err)
+}

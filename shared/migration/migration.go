@@ -5,9 +5,13 @@ package migration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
+	"time"
+	"unicode"
 
 	"github.com/tossgame/migration-server/shared/apperr"
 	"github.com/tossgame/migration-server/shared/metrics"
@@ -20,10 +24,12 @@ type Store interface {
 	Unlink(ctx context.Context, userKey int64) (hash string, err error)
 }
 
-// Toss logs a user in with an authorization code (see package toss).
+// Toss logs a user in with an authorization code (see package toss). Login decrypts only the
+// named profile fields, and returns the access token for RemoveAccess: never log it.
 type Toss interface {
-	Login(ctx context.Context, code, referrer string) (userKey int64, profile map[string]string, err error)
+	Login(ctx context.Context, code, referrer string, fields []string) (userKey int64, profile map[string]string, accessToken string, err error)
 	VerifyHash(ctx context.Context, hash string) (bool, error)
+	RemoveAccess(ctx context.Context, accessToken string) error
 }
 
 // ProfileFields are the decrypted login-me fields a studio may choose to keep.
@@ -38,6 +44,17 @@ type Service struct {
 	Keep []string
 	// VerifyHash asks Toss whether a hash is real before spending a code (contract §3).
 	VerifyHash bool
+	// AllowSandbox accepts links whose referrer is SANDBOX (any case): sandbox hashes are mock
+	// data that would squat real players, so production refuses them (contract §7).
+	AllowSandbox bool
+	// RemoveTossLogin calls Toss's remove-by-access-token after a link commits (contract §7).
+	// Its failure never fails the link.
+	RemoveTossLogin bool
+	// OnRemoveAccess, when set, hears how each remove-by-access-token ended (nil = done).
+	OnRemoveAccess func(ctx context.Context, err error)
+	// TwinPauses are the waits before each look for a twin's mapping after invalid_grant;
+	// DefaultTwinPauses when nil.
+	TwinPauses []time.Duration
 	Log        *slog.Logger
 }
 
@@ -49,9 +66,42 @@ func (s *Service) Status(ctx context.Context, hash string) (bool, error) {
 // DefaultReferrer is what a link without a referrer forwards to Toss.
 const DefaultReferrer = "DEFAULT"
 
+// IsSandbox reports whether referrer is the sandbox app's (appLogin() answers SANDBOX or sandbox).
+func IsSandbox(referrer string) bool { return strings.EqualFold(referrer, "SANDBOX") }
+
+// Blank reports whether hash has nothing visible in it: empty, spaces, or only invisible
+// characters (controls, format characters, Hangul and Braille fillers). An SDK mock can hand
+// out an empty hash; mapping one would squat it for every such player.
+func Blank(hash string) bool {
+	for _, r := range hash {
+		switch {
+		case unicode.IsSpace(r), unicode.IsControl(r), unicode.Is(unicode.Cf, r):
+		case r == '\u115F', r == '\u1160', r == '\u3164', r == '\uFFA0', r == '\u2800', r == '\u180E':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// DefaultTwinPauses: after invalid_grant the mapping is looked for at once, and twice more
+// within half a second — about what a twin request needs between its exchange and its write
+// (login-me, then the transaction).
+var DefaultTwinPauses = []time.Duration{0, 150 * time.Millisecond, 300 * time.Millisecond}
+
 // Link maps hash to the user behind code. A hash that is already mapped succeeds at once, without
 // spending the code; otherwise the code is exchanged once and the pair written atomically.
+// A sandbox referrer is refused, unless allowed, before anything is read or spent.
 func (s *Service) Link(ctx context.Context, hash, code, referrer string) error {
+	if Blank(hash) {
+		return apperr.Input("hash must not be empty or blank")
+	}
+	if referrer == "" {
+		referrer = DefaultReferrer
+	}
+	if IsSandbox(referrer) && !s.AllowSandbox {
+		return apperr.ErrSandboxRefused
+	}
 	mapped, err := s.Store.IsMapped(ctx, hash)
 	if err != nil {
 		return err
@@ -59,9 +109,6 @@ func (s *Service) Link(ctx context.Context, hash, code, referrer string) error {
 	if mapped {
 		metrics.SetOutcome(ctx, "already_mapped")
 		return nil
-	}
-	if referrer == "" {
-		referrer = DefaultReferrer
 	}
 	if s.VerifyHash {
 		ok, err := s.Toss.VerifyHash(ctx, hash)
@@ -72,7 +119,12 @@ func (s *Service) Link(ctx context.Context, hash, code, referrer string) error {
 			return apperr.Input("hash is not recognised by Toss")
 		}
 	}
-	userKey, profile, err := s.Toss.Login(ctx, code, referrer)
+	userKey, profile, token, err := s.Toss.Login(ctx, code, referrer, s.Keep)
+	if errors.Is(err, apperr.ErrInvalidCode) && s.twinLinked(ctx, hash) {
+		// A double tap: the same code came twice, and the other request spent it and linked.
+		s.logger().InfoContext(ctx, "linked by a twin request", "kept_fields", len(s.Keep))
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -80,7 +132,60 @@ func (s *Service) Link(ctx context.Context, hash, code, referrer string) error {
 		return err
 	}
 	s.logger().InfoContext(ctx, "linked", "kept_fields", len(s.Keep))
+	if s.RemoveTossLogin {
+		s.removeTossLogin(ctx, token)
+	}
 	return nil
+}
+
+// twinLinked looks, after Toss refused the code, whether the hash got mapped meanwhile: by a
+// twin request carrying the same code (a double tap), which spent it first. Which user it is
+// mapped to cannot be checked (invalid_grant names no user), and need not be: a mapped hash
+// answers success to any link without spending its code (contract §5), so this reveals nothing
+// a link or a status call would not, and writes nothing. It costs at most len(TwinPauses)
+// reads, only after an invalid_grant, and never outlives the request's deadline.
+func (s *Service) twinLinked(ctx context.Context, hash string) bool {
+	pauses := s.TwinPauses
+	if pauses == nil {
+		pauses = DefaultTwinPauses
+	}
+	for _, d := range pauses {
+		if d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return false
+			case <-t.C:
+			}
+		}
+		mapped, err := s.Store.IsMapped(ctx, hash)
+		if err != nil {
+			return false // the code's own answer stands
+		}
+		if mapped {
+			return true
+		}
+	}
+	return false
+}
+
+// RemoveTimeout bounds remove-by-access-token, which runs after the link committed, so that a
+// slow Toss delays the link's answer by this much at most.
+const RemoveTimeout = 2 * time.Second
+
+// removeTossLogin ends the user's Toss login; its failure is logged (never the token) and
+// reported, and the link stands.
+func (s *Service) removeTossLogin(ctx context.Context, token string) {
+	rctx, cancel := context.WithTimeout(ctx, RemoveTimeout)
+	defer cancel()
+	err := s.Toss.RemoveAccess(rctx, token)
+	if err != nil {
+		s.logger().WarnContext(ctx, "remove-by-access-token failed; the link stands", "error", err)
+	}
+	if s.OnRemoveAccess != nil {
+		s.OnRemoveAccess(ctx, err)
+	}
 }
 
 // Unlink removes userKey's mapping; unknown users are fine (the callback may repeat).

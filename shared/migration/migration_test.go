@@ -29,13 +29,24 @@ type fakeToss struct {
 	logins, verifies int
 	referrer         string
 	real             bool
+	asked            []string // the fields Login was asked to decrypt
 }
 
-func (t *fakeToss) Login(_ context.Context, _, referrer string) (int64, map[string]string, error) {
+func (t *fakeToss) Login(_ context.Context, _, referrer string, fields []string) (int64, map[string]string, string, error) {
 	t.logins++
 	t.referrer = referrer
-	return 42, map[string]string{"name": "홍길동", "ci": "CI", "birthday": "19930324"}, nil
+	t.asked = fields
+	all := map[string]string{"name": "홍길동", "ci": "CI", "birthday": "19930324"}
+	profile := map[string]string{}
+	for _, f := range fields {
+		if v, ok := all[f]; ok {
+			profile[f] = v
+		}
+	}
+	return 42, profile, "token", nil
 }
+
+func (t *fakeToss) RemoveAccess(context.Context, string) error { return nil }
 
 func (t *fakeToss) VerifyHash(context.Context, string) (bool, error) {
 	t.verifies++
@@ -53,7 +64,7 @@ func TestLinkOnAMappedHashNeverCallsToss(t *testing.T) {
 func TestLinkForwardsTheReferrerAndDefaultsIt(t *testing.T) {
 	for sent, want := range map[string]string{"": "DEFAULT", "sandbox": "sandbox", "SANDBOX": "SANDBOX"} {
 		tc := &fakeToss{}
-		if err := (&Service{Store: &fakeStore{}, Toss: tc}).Link(context.Background(), "h", "c", sent); err != nil || tc.referrer != want {
+		if err := (&Service{Store: &fakeStore{}, Toss: tc, AllowSandbox: true}).Link(context.Background(), "h", "c", sent); err != nil || tc.referrer != want {
 			t.Errorf("referrer %q reached Toss as %q (%v), want %q", sent, tc.referrer, err, want)
 		}
 	}

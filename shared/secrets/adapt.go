@@ -19,18 +19,40 @@ func NewClient(cfg aws.Config) *secretsmanager.Client {
 	})
 }
 
-// Identity hands the link secret to the Toss client as its mTLS identity and decryption key.
+// Identity hands the link secret to the Toss client as its mTLS pairs and decryption key.
 func Identity(c *Cache[Link]) toss.IdentitySource {
 	return func(ctx context.Context) (toss.Identity, error) {
 		s, err := c.Get(ctx)
-		return toss.Identity{Certificate: s.Certificate, Fingerprint: s.Fingerprint, Key: s.Key, AAD: s.AAD}, err
+		if err != nil {
+			return toss.Identity{}, err
+		}
+		id := toss.Identity{Key: s.Key, AAD: s.AAD, Pairs: make([]toss.Pair, len(s.Pairs))}
+		for i, p := range s.Pairs {
+			id.Pairs[i] = toss.Pair{Name: p.Field, Certificate: p.Certificate, Fingerprint: p.Fingerprint}
+		}
+		return id, nil
 	}
 }
 
-// BasicAuth hands the unlink secret's Basic Auth value to the callback.
-func BasicAuth(c *Cache[Unlink]) func(context.Context) (string, error) {
-	return func(ctx context.Context) (string, error) {
-		s, err := c.Get(ctx)
-		return s.BasicAuth, err
+// BasicAuth hands the unlink secret's accepted Basic Auth values to the callback. fresh asks
+// for a forced refresh (rate-limited by the cache), after a credential that matched none.
+func BasicAuth(c *Cache[Unlink]) func(ctx context.Context, fresh bool) ([]string, error) {
+	return func(ctx context.Context, fresh bool) ([]string, error) {
+		get := c.Get
+		if fresh {
+			get = c.Refresh
+		}
+		s, err := get(ctx)
+		return s.Values(), err
 	}
+}
+
+// Certificates lists the certificates of the link secret as the cache holds it (fetching it if
+// need be), for the CertificateDaysLeft metric.
+func Certificates(ctx context.Context, c *Cache[Link]) ([]CertificateInfo, error) {
+	s, err := c.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.Certificates(), nil
 }

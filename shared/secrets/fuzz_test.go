@@ -31,11 +31,25 @@ var secretErrorTexts = collapseDigits(strings.Join([]string{
 	`secret field "decryptionKey": decodes to 0 bytes, want 32 (AES-256)`,
 	`secret field "aad": missing`,
 	`secret field "mtlsCertificate": missing`,
+	`secret field "mtlsCertificate": missing (set mtlsCertificates, or mtlsCertificate and mtlsPrivateKey)`,
+	`secret field "mtlsCertificates[0].certificate": missing`,
+	`secret field "mtlsCertificates[0].privateKey": missing`,
+	`secret field "mtlsCertificates[0]": certificate and private key are not a matching PEM pair`,
 	`secret field "mtlsPrivateKey": missing`,
 	`secret field "mtlsCertificate": certificate and private key are not a matching PEM pair`,
 }, "\n"))
 
-var secretFields = map[string]bool{"decryptionKey": true, "aad": true, "mtlsCertificate": true, "mtlsPrivateKey": true, "unlinkBasicAuth": true}
+var secretFields = map[string]bool{"decryptionKey": true, "aad": true, "mtlsCertificate": true, "mtlsPrivateKey": true,
+	"mtlsCertificates": true, "unlinkBasicAuth": true, "unlinkBasicAuthNext": true}
+
+// fieldName is a FieldError's field without its index and member: "mtlsCertificates[3].privateKey"
+// is the document's "mtlsCertificates".
+func fieldName(f string) string {
+	if i := strings.IndexByte(f, '['); i >= 0 {
+		return f[:i]
+	}
+	return f
+}
 
 // collapseDigits turns every run of ASCII digits into one '#', so that "decodes to 16 bytes"
 // matches the template whatever the number.
@@ -114,6 +128,14 @@ func FuzzSecret(f *testing.F) {
 	add(func(d *Document) { d.MTLSPrivateKey = string(otherKey) })
 	add(func(d *Document) { d.MTLSCertificate, d.MTLSPrivateKey = d.MTLSPrivateKey, d.MTLSCertificate })
 	add(func(d *Document) { d.UnlinkBasicAuth = "" })
+	add(func(d *Document) { d.UnlinkBasicAuthNext = "UNLINK-SENTINEL-7f3a:next" })
+	add(func(d *Document) {
+		d.MTLSCertificates = []PairJSON{{string(cert), string(key)}, {"CERT-SENTINEL-7f3a", "PRIVKEY-SENTINEL-7f3a"}}
+	})
+	add(func(d *Document) {
+		d.MTLSCertificate, d.MTLSPrivateKey = "", ""
+		d.MTLSCertificates = []PairJSON{{string(cert), string(key)}, {string(cert), ""}}
+	})
 	for _, s := range []string{
 		``, `null`, `[]`, `""`, `{}`, `not json`, `{"decryptionKey":5}`, `{"aad":["AAD-SENTINEL-7f3a"]}`,
 		`{"decryptionKey":"KEY-SENTINEL-7f3a`, `{"unlinkBasicAuth":"UNLINK-SENTINEL-7f3a"`,
@@ -135,7 +157,7 @@ func FuzzSecret(f *testing.F) {
 				t.Fatalf("%s: error %q repeats %q from the secret %q", name, err, w, raw)
 			}
 			var fe *FieldError
-			if errors.As(err, &fe) && !secretFields[fe.Field] {
+			if errors.As(err, &fe) && !secretFields[fieldName(fe.Field)] {
 				t.Fatalf("%s: error names the field %q, which the secret does not have", name, fe.Field)
 			}
 		}
@@ -143,8 +165,13 @@ func FuzzSecret(f *testing.F) {
 			t.Fatalf("ParseUnlink refused the document (%v), ParseLink said %v", uerr, lerr)
 		}
 		if lerr == nil {
-			if len(l.Key) != 32 || l.AAD == "" || len(l.Certificate.Certificate) == 0 || l.Certificate.PrivateKey == nil {
-				t.Fatalf("ParseLink accepted an incomplete identity: key %d bytes, aad %q, %d certificates", len(l.Key), l.AAD, len(l.Certificate.Certificate))
+			if len(l.Key) != 32 || l.AAD == "" || len(l.Pairs) == 0 {
+				t.Fatalf("ParseLink accepted an incomplete identity: key %d bytes, aad %q, %d pairs", len(l.Key), l.AAD, len(l.Pairs))
+			}
+			for _, p := range l.Pairs {
+				if p.Certificate.Leaf == nil || p.Certificate.PrivateKey == nil {
+					t.Fatalf("ParseLink accepted pair %s without a certificate or key", p.Field)
+				}
 			}
 		}
 		if uerr == nil && u.BasicAuth != "" && !json.Valid(raw) {

@@ -1,49 +1,113 @@
 // Package secrets reads the product's one Secrets Manager secret (JSON), checks the fields a
-// function needs, and caches the result per container with a TTL. A refresh that fails keeps the
-// last good value, so a Secrets Manager blip does not take a warm function down.
+// function needs, and caches the result per container with a TTL. A refresh that fails for a
+// moment keeps the last good value, so a Secrets Manager blip does not take a warm function
+// down; a secret that is gone (deleted, access denied) stops being honoured at once.
 package secrets
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-
-	"github.com/tossgame/migration-server/shared/apperr"
 )
 
-// Document is the secret's JSON shape, as README documents it.
+// Document is the secret's JSON shape (docs/runbooks.md shows it whole):
+//
+//	{
+//	  "decryptionKey": "<Base64 of 32 bytes>",
+//	  "aad": "<the e-mailed AAD string>",
+//	  "mtlsCertificates": [
+//	    {"certificate": "<PEM>", "privateKey": "<PEM>"},
+//	    {"certificate": "<PEM>", "privateKey": "<PEM>"}
+//	  ],
+//	  "unlinkBasicAuth": "<the console's value>",
+//	  "unlinkBasicAuthNext": "<the value being rotated in, or absent>"
+//	}
+//
+// The single-pair shape (mtlsCertificate and mtlsPrivateKey at the top level) still works, and
+// may sit beside mtlsCertificates: it is then one more pair. Every pair present is checked; the
+// Toss client uses, at each call, the pair valid at that moment with the latest NotBefore, so a
+// rotation is "add the new pair, later remove the old one", with nothing redeployed.
+//
+// The callback accepts unlinkBasicAuth and, when set, unlinkBasicAuthNext: during a rotation the
+// console may send either.
 type Document struct {
-	DecryptionKey   string `json:"decryptionKey"`
-	AAD             string `json:"aad"`
-	MTLSCertificate string `json:"mtlsCertificate"`
-	MTLSPrivateKey  string `json:"mtlsPrivateKey"`
-	UnlinkBasicAuth string `json:"unlinkBasicAuth"`
+	DecryptionKey       string     `json:"decryptionKey"`
+	AAD                 string     `json:"aad"`
+	MTLSCertificate     string     `json:"mtlsCertificate,omitempty"`
+	MTLSPrivateKey      string     `json:"mtlsPrivateKey,omitempty"`
+	MTLSCertificates    []PairJSON `json:"mtlsCertificates,omitempty"`
+	UnlinkBasicAuth     string     `json:"unlinkBasicAuth"`
+	UnlinkBasicAuthNext string     `json:"unlinkBasicAuthNext,omitempty"`
 }
 
-// Link is what the link function needs: the field decryption key and AAD, and the mTLS identity.
+// PairJSON is one element of mtlsCertificates: a certificate and its private key, both PEM.
+type PairJSON struct {
+	Certificate string `json:"certificate"`
+	PrivateKey  string `json:"privateKey"`
+}
+
+// Link is what the link function needs: the field decryption key and AAD, and the mTLS pairs.
 type Link struct {
-	Key         []byte
-	AAD         string
-	Certificate tls.Certificate
-	// Fingerprint identifies the certificate and key, so that a rotated secret gets a new
-	// connection pool while an unchanged one keeps its warm connections.
+	Key   []byte
+	AAD   string
+	Pairs []Pair
+}
+
+// Pair is one checked mTLS certificate and its key.
+type Pair struct {
+	// Field says where the pair came from ("mtlsCertificate" or "mtlsCertificates[1]"), for
+	// messages: it never carries the value.
+	Field       string
+	Certificate tls.Certificate // Leaf is set
+	// Fingerprint is the SHA-256 of the certificate (DER), as `openssl x509 -fingerprint
+	// -sha256` shows it: it identifies the pair, so that a rotated secret gets a new connection
+	// pool while an unchanged one keeps its warm connections.
 	Fingerprint [32]byte
 }
 
-// Unlink is what the unlink callback needs: the Basic Auth value entered in the console.
-// An empty value means not configured, and the callback then refuses everything.
+// CertificateInfo describes a loaded certificate without its key: safe to log and to emit as a
+// metric (CertificateDaysLeft).
+type CertificateInfo struct {
+	Field       string
+	Subject     string // the certificate's common name (Toss: the app name)
+	Fingerprint string // hex SHA-256 of the DER
+	NotBefore   time.Time
+	NotAfter    time.Time
+}
+
+// Certificates lists the pairs' certificates, in the secret's order.
+func (l Link) Certificates() []CertificateInfo {
+	out := make([]CertificateInfo, len(l.Pairs))
+	for i, p := range l.Pairs {
+		leaf := p.Certificate.Leaf
+		out[i] = CertificateInfo{Field: p.Field, Subject: leaf.Subject.CommonName,
+			Fingerprint: hex.EncodeToString(p.Fingerprint[:]), NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter}
+	}
+	return out
+}
+
+// Unlink is what the unlink callback needs: the Basic Auth values it accepts. None means not
+// configured, and the callback then refuses everything.
 type Unlink struct {
-	BasicAuth string
+	BasicAuth     string // unlinkBasicAuth: the console's current value
+	BasicAuthNext string // unlinkBasicAuthNext: the value being rotated in ("" = none)
+}
+
+// Values are the accepted values, empty ones left out.
+func (u Unlink) Values() []string {
+	var out []string
+	for _, v := range []string{u.BasicAuth, u.BasicAuthNext} {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // FieldError names the bad field of a malformed secret. It never carries the value.
@@ -83,115 +147,65 @@ func ParseLink(raw []byte) (Link, error) {
 	if d.AAD == "" {
 		return l, &FieldError{"aad", "missing"}
 	}
-	if d.MTLSCertificate == "" {
-		return l, &FieldError{"mtlsCertificate", "missing"}
-	}
-	if d.MTLSPrivateKey == "" {
-		return l, &FieldError{"mtlsPrivateKey", "missing"}
-	}
-	cert, err := tls.X509KeyPair([]byte(d.MTLSCertificate), []byte(d.MTLSPrivateKey))
+	pairs, err := parsePairs(d)
 	if err != nil {
-		return l, &FieldError{"mtlsCertificate", "certificate and private key are not a matching PEM pair"}
+		return l, err
 	}
-	l.Key, l.AAD, l.Certificate = key, d.AAD, cert
-	l.Fingerprint = sha256.Sum256([]byte(d.MTLSCertificate + "\x00" + d.MTLSPrivateKey))
+	l.Key, l.AAD, l.Pairs = key, d.AAD, pairs
 	return l, nil
 }
 
-// ParseUnlink checks and converts the field the unlink callback uses.
+// parsePairs checks every pair: one that does not parse fails the whole secret, so that a
+// mistake shows when it is made, not when its turn comes.
+func parsePairs(d Document) ([]Pair, error) {
+	var pairs []Pair
+	if d.MTLSCertificate != "" || d.MTLSPrivateKey != "" || len(d.MTLSCertificates) == 0 {
+		if d.MTLSCertificate == "" {
+			if len(d.MTLSCertificates) == 0 && d.MTLSPrivateKey == "" {
+				return nil, &FieldError{"mtlsCertificate", "missing (set mtlsCertificates, or mtlsCertificate and mtlsPrivateKey)"}
+			}
+			return nil, &FieldError{"mtlsCertificate", "missing"}
+		}
+		if d.MTLSPrivateKey == "" {
+			return nil, &FieldError{"mtlsPrivateKey", "missing"}
+		}
+		p, err := parsePair("mtlsCertificate", d.MTLSCertificate, d.MTLSPrivateKey)
+		if err != nil {
+			return nil, err
+		}
+		pairs = append(pairs, p)
+	}
+	for i, pj := range d.MTLSCertificates {
+		field := fmt.Sprintf("mtlsCertificates[%d]", i)
+		if pj.Certificate == "" {
+			return nil, &FieldError{field + ".certificate", "missing"}
+		}
+		if pj.PrivateKey == "" {
+			return nil, &FieldError{field + ".privateKey", "missing"}
+		}
+		p, err := parsePair(field, pj.Certificate, pj.PrivateKey)
+		if err != nil {
+			return nil, err
+		}
+		pairs = append(pairs, p)
+	}
+	return pairs, nil
+}
+
+func parsePair(field, certPEM, keyPEM string) (Pair, error) {
+	cert, err := tls.X509KeyPair([]byte(certPEM), []byte(keyPEM))
+	if err != nil || cert.Leaf == nil {
+		// crypto/tls's message is safe (it names no bytes), but a fixed text is certain to be.
+		return Pair{}, &FieldError{field, "certificate and private key are not a matching PEM pair"}
+	}
+	return Pair{Field: field, Certificate: cert, Fingerprint: sha256.Sum256(cert.Leaf.Raw)}, nil
+}
+
+// ParseUnlink checks and converts the fields the unlink callback uses.
 func ParseUnlink(raw []byte) (Unlink, error) {
 	d, err := decode(raw)
 	if err != nil {
 		return Unlink{}, err
 	}
-	return Unlink{BasicAuth: d.UnlinkBasicAuth}, nil
-}
-
-// Source fetches a secret's current value; *secretsmanager.Client is one.
-type Source interface {
-	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
-}
-
-var _ Source = (*secretsmanager.Client)(nil)
-
-// Cache holds one parsed secret for TTL. It is safe for concurrent use; concurrent misses share
-// one fetch.
-type Cache[T any] struct {
-	src   Source
-	id    string
-	ttl   time.Duration
-	parse func([]byte) (T, error)
-	log   *slog.Logger
-	now   func() time.Time
-
-	mu      sync.Mutex
-	val     T
-	have    bool
-	fetched time.Time
-}
-
-// NewCache returns a cache of secret id, parsed with parse (ParseLink or ParseUnlink).
-func NewCache[T any](src Source, id string, ttl time.Duration, parse func([]byte) (T, error), log *slog.Logger) *Cache[T] {
-	if log == nil {
-		log = slog.Default()
-	}
-	return &Cache[T]{src: src, id: id, ttl: ttl, parse: parse, log: log, now: time.Now}
-}
-
-// Get returns the cached value, fetching it when it is missing or older than the TTL. When a
-// refresh fails and a value was had before, it keeps serving that value and logs the failure.
-func (c *Cache[T]) Get(ctx context.Context) (T, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.have && c.now().Sub(c.fetched) < c.ttl {
-		return c.val, nil
-	}
-	fetchCtx, opts := ctx, []func(*secretsmanager.Options){}
-	if c.have {
-		// A refresh must not spend the request's time: one attempt, bounded; when it fails, the
-		// last good value serves.
-		var cancel context.CancelFunc
-		fetchCtx, cancel = context.WithTimeout(ctx, refreshTimeout)
-		defer cancel()
-		opts = append(opts, func(o *secretsmanager.Options) { o.RetryMaxAttempts = 1 })
-	}
-	v, err := c.fetch(fetchCtx, opts...)
-	if err != nil {
-		if c.have {
-			c.log.WarnContext(ctx, "secret refresh failed; serving the last good value", "secret", c.id, "error", err)
-			// Try again after a short pause instead of hammering Secrets Manager on every request.
-			c.fetched = c.now().Add(-c.ttl + retryAfter)
-			return c.val, nil
-		}
-		var zero T
-		return zero, err
-	}
-	c.val, c.have, c.fetched = v, true, c.now()
-	return v, nil
-}
-
-// retryAfter is how long a failed refresh waits before the next attempt.
-const retryAfter = 10 * time.Second
-
-// refreshTimeout bounds a refresh while a good value is held (a fetch takes tens of ms).
-const refreshTimeout = time.Second
-
-func (c *Cache[T]) fetch(ctx context.Context, opts ...func(*secretsmanager.Options)) (T, error) {
-	var zero T
-	out, err := c.src.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &c.id}, opts...)
-	if err != nil {
-		return zero, fmt.Errorf("secrets: get %s: %w: %w", c.id, apperr.ErrUnavailable, err)
-	}
-	var raw []byte
-	switch {
-	case out.SecretString != nil:
-		raw = []byte(*out.SecretString)
-	default:
-		raw = out.SecretBinary
-	}
-	v, err := c.parse(raw)
-	if err != nil {
-		return zero, fmt.Errorf("secrets: %s: %w: %w", c.id, apperr.ErrNotConfigured, err)
-	}
-	return v, nil
+	return Unlink{BasicAuth: d.UnlinkBasicAuth, BasicAuthNext: d.UnlinkBasicAuthNext}, nil
 }

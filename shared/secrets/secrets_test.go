@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -112,7 +113,7 @@ func (s *source) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecre
 func TestCacheFetchesOncePerTTLAndKeepsTheLastGoodValue(t *testing.T) {
 	t.Parallel()
 	src := &source{value: `{"unlinkBasicAuth":"v1"}`}
-	c := NewCache(src, "id", time.Minute, ParseUnlink, nil)
+	c := NewCache(src, "id", time.Minute, ParseUnlink, quiet)
 	now := time.Unix(1000, 0)
 	c.now = func() time.Time { return now }
 	ctx := context.Background()
@@ -158,14 +159,123 @@ func TestCacheFetchesOncePerTTLAndKeepsTheLastGoodValue(t *testing.T) {
 
 func TestCacheWithoutAGoodValueReportsWhy(t *testing.T) {
 	t.Parallel()
-	c := NewCache(&source{err: errors.New("boom")}, "id", time.Minute, ParseLink, nil)
+	c := NewCache(&source{err: errors.New("boom")}, "id", time.Minute, ParseLink, quiet)
 	if _, err := c.Get(context.Background()); !errors.Is(err, apperr.ErrUnavailable) {
 		t.Errorf("unreachable: %v", err)
 	}
-	c = NewCache(&source{value: `{}`}, "id", time.Minute, ParseLink, nil)
+	c = NewCache(&source{value: `{}`}, "id", time.Minute, ParseLink, quiet)
 	_, err := c.Get(context.Background())
 	var fe *FieldError
 	if !errors.Is(err, apperr.ErrNotConfigured) || !errors.As(err, &fe) || fe.Field != "decryptionKey" {
 		t.Errorf("malformed: %v", err)
+	}
+}
+
+func TestParseLinkChecksEveryPairAndNamesItsIndexButNeverItsValue(t *testing.T) {
+	t.Parallel()
+	ca, err := devcert.NewCA("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair := func() PairJSON {
+		c, k, err := ca.Issue("client", nil, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return PairJSON{string(c), string(k)}
+	}
+	a, b := pair(), pair()
+	base := validDoc(t)
+	base.MTLSCertificate, base.MTLSPrivateKey = "", ""
+	cases := []struct {
+		name  string
+		pairs []PairJSON
+		field string // "" = valid
+		n     int
+	}{
+		{"two good pairs", []PairJSON{a, b}, "", 2},
+		{"one good pair in the list", []PairJSON{a}, "", 1},
+		{"the second pair's key is the first's", []PairJSON{a, {b.Certificate, a.PrivateKey}}, "mtlsCertificates[1]", 0},
+		{"the first pair is not PEM", []PairJSON{{"CERT-SENTINEL", "KEY-SENTINEL"}, b}, "mtlsCertificates[0]", 0},
+		{"the second pair has no key", []PairJSON{a, {b.Certificate, ""}}, "mtlsCertificates[1].privateKey", 0},
+		{"the third pair has no certificate", []PairJSON{a, b, {"", b.PrivateKey}}, "mtlsCertificates[2].certificate", 0},
+		{"an empty list and no single pair", []PairJSON{}, "mtlsCertificate", 0},
+	}
+	for _, c := range cases {
+		d := base
+		d.MTLSCertificates = c.pairs
+		l, err := ParseLink(raw(d))
+		if c.field == "" {
+			if err != nil || len(l.Pairs) != c.n {
+				t.Errorf("%s: %d pairs, %v", c.name, len(l.Pairs), err)
+			}
+			continue
+		}
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != c.field {
+			t.Errorf("%s: error %v, want a FieldError for %s", c.name, err, c.field)
+			continue
+		}
+		for _, s := range []string{"SENTINEL", "PRIVATE KEY", "BEGIN"} {
+			if strings.Contains(err.Error(), s) {
+				t.Errorf("%s: error quotes the value: %v", c.name, err)
+			}
+		}
+	}
+
+	// The single pair beside the list is one more pair: a rotation may start from the old shape.
+	d := validDoc(t)
+	d.MTLSCertificates = []PairJSON{a}
+	l, err := ParseLink(raw(d))
+	if err != nil || len(l.Pairs) != 2 || l.Pairs[0].Field != "mtlsCertificate" || l.Pairs[1].Field != "mtlsCertificates[0]" {
+		t.Fatalf("single pair and list: %+v, %v", l.Pairs, err)
+	}
+	if l.Pairs[0].Fingerprint == l.Pairs[1].Fingerprint {
+		t.Error("two certificates share a fingerprint")
+	}
+}
+
+func TestCertificatesListEachPairsValidityAndNoKey(t *testing.T) {
+	t.Parallel()
+	ca, err := devcert.NewCA("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nb, na := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 1, 26, 0, 0, 0, 0, time.UTC)
+	c, k, err := ca.IssueValid("my-game", nil, true, nb, na)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := validDoc(t)
+	d.MTLSCertificates = []PairJSON{{string(c), string(k)}}
+	l, err := ParseLink(raw(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	infos := l.Certificates()
+	if len(infos) != 2 {
+		t.Fatalf("%d certificates listed, want 2", len(infos))
+	}
+	got := infos[1]
+	if got.Field != "mtlsCertificates[0]" || got.Subject != "my-game" || !got.NotBefore.Equal(nb) || !got.NotAfter.Equal(na) || len(got.Fingerprint) != 64 {
+		t.Errorf("listed %+v", got)
+	}
+}
+
+func TestParseUnlinkReadsTheCurrentAndTheNextValue(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		doc  string
+		want []string
+	}{
+		{`{"unlinkBasicAuth":"id:old","unlinkBasicAuthNext":"id:new"}`, []string{"id:old", "id:new"}},
+		{`{"unlinkBasicAuth":"id:old"}`, []string{"id:old"}},
+		{`{"unlinkBasicAuthNext":"id:new"}`, []string{"id:new"}},
+		{`{"unlinkBasicAuth":"","unlinkBasicAuthNext":""}`, nil},
+	} {
+		u, err := ParseUnlink([]byte(c.doc))
+		if err != nil || !slices.Equal(u.Values(), c.want) {
+			t.Errorf("%s: %v %v, want %v", c.doc, u.Values(), err, c.want)
+		}
 	}
 }

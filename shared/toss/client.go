@@ -1,7 +1,9 @@
 // Package toss is a client of the Toss partner API (mTLS): it exchanges an authorization code,
-// reads the user (login-me), decrypts the encrypted profile fields, and optionally checks a game
-// hash. It tolerates the documented variations of Toss's answers and classifies every failure as
-// apperr.ErrInvalidCode (the code is spent or expired) or apperr.ErrTossUnavailable.
+// reads the user (login-me), decrypts the profile fields asked for, optionally checks a game
+// hash, and optionally removes the user's Toss login. It tolerates the documented variations of
+// Toss's answers and classifies every failure as apperr.ErrInvalidCode (the code is spent or
+// expired), apperr.ErrNotConfigured (our client certificate refused, or none valid: ours to
+// fix) or apperr.ErrTossUnavailable (anything else).
 package toss
 
 import (
@@ -30,7 +32,23 @@ const (
 	PathGenerateToken = "/api-partner/v1/apps-in-toss/user/oauth2/generate-token"
 	PathLoginMe       = "/api-partner/v1/apps-in-toss/user/oauth2/login-me"
 	PathVerifyHash    = "/api-partner/v1/apps-in-toss/users/anon-key/verify"
+	PathRemoveAccess  = "/api-partner/v1/apps-in-toss/user/oauth2/access/remove-by-access-token"
 )
+
+// Names of the calls, as Call reports them.
+const (
+	CallGenerateToken = "generate-token"
+	CallLoginMe       = "login-me"
+	CallVerifyHash    = "verify-hash"
+	CallRemoveAccess  = "remove-access"
+)
+
+// Call is one request to Toss, for metrics: which, how long, and how it ended (a Class).
+type Call struct {
+	Name     string
+	Duration time.Duration
+	Class    string
+}
 
 // CallTimeout caps one call to Toss even when the caller's deadline is further away, so a hung
 // connection cannot eat the whole invocation.
@@ -44,6 +62,8 @@ const maxBody = 1 << 20
 type Client struct {
 	base string
 	hc   *http.Client
+	// observe, when set, hears of every call (Partner sets it).
+	observe func(context.Context, Call)
 }
 
 // NewClient returns a client presenting cert. roots nil means the system roots (production);
@@ -54,7 +74,12 @@ func NewClient(baseURL string, cert tls.Certificate, roots *x509.CertPool) *Clie
 		DialContext:         (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSClientConfig:     &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: roots, MinVersion: tls.VersionTLS12},
 		TLSHandshakeTimeout: 3 * time.Second,
-		ForceAttemptHTTP2:   true,
+		// HTTP/1.1 only. With TLS 1.3 a server refuses a client certificate after the client
+		// thinks the handshake done; over HTTP/1.1 that alert comes back as the request's error,
+		// whereas the HTTP/2 transport replaces it with "client conn could not be established",
+		// and a refused certificate would pass for Toss being down. The calls of one link are
+		// sequential, so HTTP/2's multiplexing buys nothing; keep-alive reuse stays.
+		TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{},
 		MaxIdleConnsPerHost: 4,
 		// Shorter than typical server keep-alive, so a thawed container rarely reuses a connection
 		// the server has already closed.
@@ -65,6 +90,13 @@ func NewClient(baseURL string, cert tls.Certificate, roots *x509.CertPool) *Clie
 
 // CloseIdle drops pooled connections (used when the identity rotates).
 func (c *Client) CloseIdle() { c.hc.CloseIdleConnections() }
+
+// report tells the observer how the call that began at start ended.
+func (c *Client) report(ctx context.Context, name string, start time.Time, err error) {
+	if c.observe != nil {
+		c.observe(ctx, Call{Name: name, Duration: time.Since(start), Class: Class(err)})
+	}
+}
 
 // Token is generate-token's answer.
 type Token struct {
@@ -77,7 +109,9 @@ type Token struct {
 
 // GenerateToken exchanges a single-use authorization code. It never retries: a second attempt with
 // the same code cannot succeed, and may hide the first attempt's answer.
-func (c *Client) GenerateToken(ctx context.Context, code, referrer string) (Token, error) {
+func (c *Client) GenerateToken(ctx context.Context, code, referrer string) (_ Token, err error) {
+	start := time.Now()
+	defer func() { c.report(ctx, CallGenerateToken, start, err) }()
 	body, _ := json.Marshal(struct {
 		AuthorizationCode string `json:"authorizationCode"`
 		Referrer          string `json:"referrer"`
@@ -111,7 +145,9 @@ type Me struct {
 }
 
 // LoginMe reads the user behind an access token.
-func (c *Client) LoginMe(ctx context.Context, accessToken string) (Me, error) {
+func (c *Client) LoginMe(ctx context.Context, accessToken string) (_ Me, err error) {
+	start := time.Now()
+	defer func() { c.report(ctx, CallLoginMe, start, err) }()
 	var s struct {
 		UserKey     json.Number `json:"userKey"`
 		Scope       flexList    `json:"scope"`
@@ -128,9 +164,9 @@ func (c *Client) LoginMe(ctx context.Context, accessToken string) (Me, error) {
 	if err := c.call(ctx, http.MethodGet, PathLoginMe, nil, hdr, &s); err != nil {
 		return Me{}, fmt.Errorf("login-me: %w", err)
 	}
-	uk, err := parseUserKey(string(s.UserKey))
-	if err != nil {
-		return Me{}, fmt.Errorf("login-me: %w: %v", apperr.ErrTossUnavailable, err)
+	uk, perr := parseUserKey(string(s.UserKey))
+	if perr != nil {
+		return Me{}, fmt.Errorf("login-me: %w: %v", apperr.ErrTossUnavailable, perr)
 	}
 	me := Me{UserKey: uk, Scope: s.Scope, AgreedTerms: s.AgreedTerms, Fields: map[string]string{}}
 	for name, v := range map[string]*string{"name": s.Name, "phone": s.Phone, "birthday": s.Birthday,
@@ -156,22 +192,53 @@ func parseUserKey(s string) (int64, error) {
 }
 
 // VerifyHash asks Toss whether hash belongs to a real user of this mini-app (contract §3, optional).
-func (c *Client) VerifyHash(ctx context.Context, hash string) (bool, error) {
+//
+// The verdict "not recognised" is exactly Toss's documented one: a FAIL envelope with errorCode
+// 4010, at HTTP 200 or 401. Any other 401 (a gateway's page, a bare error, another errorCode) is
+// not a verdict about the hash but a failure of the call: refusing the player over it would turn
+// an outage, or a problem with our credentials, into "your game account is not real".
+func (c *Client) VerifyHash(ctx context.Context, hash string) (_ bool, err error) {
+	start := time.Now()
+	defer func() { c.report(ctx, CallVerifyHash, start, err) }()
 	var ok flexBool
-	err := c.call(ctx, http.MethodPost, PathVerifyHash, nil, http.Header{"x-anon-key": {hash}}, &ok)
-	var fail *FailError
-	if errors.As(err, &fail) && (fail.Status == http.StatusUnauthorized || fail.Code == "4010") {
+	err = c.call(ctx, http.MethodPost, PathVerifyHash, nil, http.Header{"x-anon-key": {hash}}, &ok)
+	if IsHashVerdict(err) {
 		return false, nil
 	}
 	if errors.Is(err, apperr.ErrInvalidCode) {
 		// invalid_grant here is about the hash check, not the player's code: it must not tell
 		// the client to log in again.
-		return false, fmt.Errorf("anon-key/verify: %w: unexpected invalid_grant", apperr.ErrTossUnavailable)
+		return false, fmt.Errorf("anon-key/verify: %w", &FailError{Code: "invalid_grant", Reason: "unexpected invalid_grant"})
 	}
 	if err != nil {
 		return false, fmt.Errorf("anon-key/verify: %w", err)
 	}
 	return bool(ok), nil
+}
+
+// IsHashVerdict reports whether err is anon-key/verify's documented "not a user's hash".
+func IsHashVerdict(err error) bool {
+	var fail *FailError
+	return errors.As(err, &fail) && fail.Code == "4010" &&
+		(fail.Status == http.StatusOK || fail.Status == http.StatusUnauthorized)
+}
+
+// RemoveAccess ends the Toss login behind accessToken (remove-by-access-token, contract §7):
+// afterwards the mini-app's getIsTossLoginIntegratedService() answers false. Its answer's shape
+// is undocumented: any 2xx that is a SUCCESS envelope, or empty, counts as done.
+func (c *Client) RemoveAccess(ctx context.Context, accessToken string) (err error) {
+	start := time.Now()
+	defer func() { c.report(ctx, CallRemoveAccess, start, err) }()
+	var payload json.RawMessage
+	hdr := http.Header{"Authorization": {"Bearer " + accessToken}}
+	if err := c.call(ctx, http.MethodPost, PathRemoveAccess, nil, hdr, &payload); err != nil {
+		var fail *FailError
+		if errors.As(err, &fail) && fail.Code == codeEmpty && fail.Status/100 == 2 {
+			return nil
+		}
+		return fmt.Errorf("remove-by-access-token: %w", err)
+	}
+	return nil
 }
 
 // FailError is a FAIL envelope or an error status from Toss. It is classified as
@@ -210,13 +277,16 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, hdr
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
+		if alert, ok := clientCertificateAlert(err); ok {
+			return &CertificateRejectedError{Alert: alert}
+		}
 		// The URL is ours and carries no secret; the error says timeout, refused or TLS.
-		return fmt.Errorf("%w: %v", apperr.ErrTossUnavailable, err)
+		return fmt.Errorf("%w: %w", apperr.ErrTossUnavailable, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return fmt.Errorf("%w: reading answer: %v", apperr.ErrTossUnavailable, err)
+		return fmt.Errorf("%w: reading answer: %w", apperr.ErrTossUnavailable, err)
 	}
 	return decodeEnvelope(resp.StatusCode, raw, out)
 }
@@ -229,8 +299,11 @@ func decodeEnvelope(status int, raw []byte, out any) error {
 		Success    json.RawMessage `json:"success"`
 		Error      json.RawMessage `json:"error"`
 	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return &FailError{Status: status, Code: codeEmpty, Reason: "empty answer"}
+	}
 	if err := json.Unmarshal(raw, &env); err != nil {
-		return &FailError{Status: status, Code: "MALFORMED_ANSWER", Reason: "answer is not a JSON object"}
+		return &FailError{Status: status, Code: codeMalformed, Reason: "answer is not a JSON object"}
 	}
 	if len(env.Error) > 0 && env.Error[0] == '"' {
 		var code string
@@ -243,10 +316,10 @@ func decodeEnvelope(status int, raw []byte, out any) error {
 	switch env.ResultType {
 	case "SUCCESS":
 		if len(env.Success) == 0 || string(env.Success) == "null" {
-			return &FailError{Status: status, Code: "MALFORMED_ANSWER", Reason: "SUCCESS without a payload"}
+			return &FailError{Status: status, Code: codeMalformed, Reason: "SUCCESS without a payload"}
 		}
 		if err := json.Unmarshal(env.Success, out); err != nil {
-			return &FailError{Status: status, Code: "MALFORMED_ANSWER", Reason: "payload has unexpected types"}
+			return &FailError{Status: status, Code: codeMalformed, Reason: "payload has unexpected types"}
 		}
 		return nil
 	case "FAIL":
@@ -260,9 +333,15 @@ func decodeEnvelope(status int, raw []byte, out any) error {
 		}
 		return &FailError{Status: status, Code: truncate(string(e.ErrorCode), 64), Reason: truncate(e.Reason, 200)}
 	default:
-		return &FailError{Status: status, Code: "MALFORMED_ANSWER", Reason: "no resultType"}
+		return &FailError{Status: status, Code: codeMalformed, Reason: "no resultType"}
 	}
 }
+
+// Codes of FailErrors the client makes up for answers that carry none.
+const (
+	codeMalformed = "MALFORMED_ANSWER"
+	codeEmpty     = "EMPTY_ANSWER"
+)
 
 func truncate(s string, n int) string {
 	if len(s) > n {

@@ -216,6 +216,17 @@ func FuzzTossEnvelope(f *testing.F) {
 		if ok && !saysResult(body, "SUCCESS") {
 			t.Fatalf("anon-key/verify: HTTP %d %q: true, yet resultType is not SUCCESS", status, body)
 		}
+		// "Not a user's hash" is only Toss's documented verdict: FAIL 4010 at 200 or 401.
+		if err == nil && !ok && !saysResult(body, "SUCCESS") && (!saysResult(body, "FAIL") || (status != 200 && status != 401)) {
+			t.Fatalf("anon-key/verify: HTTP %d %q: a verdict, yet not FAIL 4010 at 200 or 401", status, body)
+		}
+
+		err = c.RemoveAccess(ctx, "token")
+		checkClassified(t, "remove-by-access-token", status, body, err)
+		empty := len(strings.TrimSpace(string(body))) == 0
+		if err == nil && !saysResult(body, "SUCCESS") && !(empty && status/100 == 2) {
+			t.Fatalf("remove-by-access-token: HTTP %d %q: done, yet neither a SUCCESS nor an empty 2xx", status, body)
+		}
 	})
 }
 

@@ -80,6 +80,13 @@ func (ca *CA) Pool() *x509.CertPool {
 // ExtKeyUsageClientAuth, otherwise ServerAuth. Validity: from now-1h to now+1 year. The key is
 // returned as PKCS#8 PEM ("PRIVATE KEY").
 func (ca *CA) Issue(commonName string, hosts []string, client bool) (certPEM, keyPEM []byte, err error) {
+	now := time.Now()
+	return ca.IssueValid(commonName, hosts, client, now.Add(-backdate), now.AddDate(1, 0, 0))
+}
+
+// IssueValid is Issue with a chosen validity, for tests of rotation and expiry: a pair issued
+// later, one not yet valid, one already expired. X.509 keeps whole seconds.
+func (ca *CA) IssueValid(commonName string, hosts []string, client bool, notBefore, notAfter time.Time) (certPEM, keyPEM []byte, err error) {
 	if ca == nil || ca.key == nil {
 		return nil, nil, errors.New("devcert: Issue on a nil CA")
 	}
@@ -91,7 +98,6 @@ func (ca *CA) Issue(commonName string, hosts []string, client bool) (certPEM, ke
 	if err != nil {
 		return nil, nil, err
 	}
-	now := time.Now()
 	usage := x509.ExtKeyUsageServerAuth
 	if client {
 		usage = x509.ExtKeyUsageClientAuth
@@ -99,8 +105,8 @@ func (ca *CA) Issue(commonName string, hosts []string, client bool) (certPEM, ke
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: commonName, Organization: []string{"devcert"}},
-		NotBefore:    now.Add(-backdate),
-		NotAfter:     now.AddDate(1, 0, 0),
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
 		// ECDSA keys sign; they never encipher, so DigitalSignature is the only usage needed.
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{usage},

@@ -340,6 +340,8 @@ func (s *Stack) Environ() []string {
 		"SECRET_ID="+s.SecretID,
 		"TOSS_API_BASE_URL="+s.Sim.APIURL(),
 		"TOSS_API_CA_FILE="+s.CAFile,
+		// The dev stack's links come from the simulator's sandbox (referrer SANDBOX).
+		"ALLOW_SANDBOX_LINKS=true",
 		// What Lambda sets for the template's LoggingConfig: JSON logs at INFO.
 		"AWS_LAMBDA_LOG_FORMAT=JSON",
 		"AWS_LAMBDA_LOG_LEVEL=INFO",

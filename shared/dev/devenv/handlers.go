@@ -1,10 +1,12 @@
 package devenv
 
 import (
+	"context"
 	"log/slog"
 
 	"github.com/tossgame/migration-server/shared/config"
 	"github.com/tossgame/migration-server/shared/httpapi"
+	"github.com/tossgame/migration-server/shared/metrics"
 	"github.com/tossgame/migration-server/shared/migration"
 	"github.com/tossgame/migration-server/shared/secrets"
 	"github.com/tossgame/migration-server/shared/store"
@@ -30,12 +32,18 @@ func Status(c config.Config, log *slog.Logger, db store.DynamoDB) httpapi.Handle
 // Link is the link function's handler, as its main builds it.
 func Link(c config.Config, log *slog.Logger, db store.DynamoDB, sm secrets.Source) httpapi.Handler {
 	secret := secrets.NewCache(sm, c.SecretID, c.SecretTTL, secrets.ParseLink, log)
+	secret.OnFetch = func(ctx context.Context, f secrets.Fetch) { metrics.SecretFetchOutcome(ctx, "link", f.Outcome) }
+	partner := toss.NewPartner(c.TossBaseURL, c.TossRoots, secrets.Identity(secret))
+	partner.Observe = func(ctx context.Context, c toss.Call) { metrics.TossCallClassed(ctx, c.Name, c.Duration, c.Class) }
 	svc := &migration.Service{
-		Store:      store.New(db, c.Table),
-		Toss:       toss.NewPartner(c.TossBaseURL, c.TossRoots, secrets.Identity(secret)),
-		Keep:       c.Keep,
-		VerifyHash: c.VerifyHash,
-		Log:        log,
+		Store:           store.New(db, c.Table),
+		Toss:            partner,
+		Keep:            c.Keep,
+		VerifyHash:      c.VerifyHash,
+		AllowSandbox:    c.AllowSandbox,
+		RemoveTossLogin: c.RemoveTossLogin,
+		OnRemoveAccess:  metrics.TossLoginRemoval,
+		Log:             log,
 	}
 	return httpapi.Link(svc, httpapi.Options{Log: log, Namespace: c.MetricsNamespace})
 }
@@ -43,6 +51,7 @@ func Link(c config.Config, log *slog.Logger, db store.DynamoDB, sm secrets.Sourc
 // Unlink is the unlink function's handler, as its main builds it.
 func Unlink(c config.Config, log *slog.Logger, db store.DynamoDB, sm secrets.Source) httpapi.Handler {
 	secret := secrets.NewCache(sm, c.SecretID, c.SecretTTL, secrets.ParseUnlink, log)
+	secret.OnFetch = func(ctx context.Context, f secrets.Fetch) { metrics.SecretFetchOutcome(ctx, "unlink", f.Outcome) }
 	svc := &migration.Service{Store: store.New(db, c.Table), Log: log}
 	return httpapi.Unlink(svc, secrets.BasicAuth(secret), httpapi.Options{Log: log, Namespace: c.MetricsNamespace})
 }

@@ -41,12 +41,13 @@ type Proxy struct {
 type Fault int
 
 const (
-	FaultNone        Fault = iota
-	FaultUnreachable       // the connection is dropped without an answer
-	FaultThrottle          // 400 ThrottlingException, as DynamoDB and Secrets Manager throttle
-	FaultHang              // no answer until the client gives up (slow past the deadline)
-	FaultTxCancelled       // TransactionCanceledException whose reasons are not conditions
-	FaultServerError       // 500 InternalServerError
+	FaultNone         Fault = iota
+	FaultUnreachable        // the connection is dropped without an answer
+	FaultThrottle           // 400 ThrottlingException, as DynamoDB and Secrets Manager throttle
+	FaultHang               // no answer until the client gives up (slow past the deadline)
+	FaultTxCancelled        // TransactionCanceledException whose reasons are not conditions
+	FaultServerError        // 500 InternalServerError
+	FaultAccessDenied       // 400 AccessDeniedException, as when the role lost its permission
 )
 
 // NewProxy listens on a free loopback port and forwards to target.
@@ -158,6 +159,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case FaultServerError:
 		awsError(w, http.StatusInternalServerError, "InternalServerError", "Internal server error", "")
+		return
+	case FaultAccessDenied:
+		awsError(w, http.StatusBadRequest, "AccessDeniedException", "User is not authorized to perform this operation (simulated)", "")
 		return
 	case FaultTxCancelled:
 		awsError(w, http.StatusBadRequest, "TransactionCanceledException",

@@ -17,6 +17,8 @@ const (
 	PathLoginMe         = oauthBase + "login-me"
 	PathRemoveByUserKey = oauthBase + "access/remove-by-user-key"
 	PathVerifyAnonKey   = "/api-partner/v1/apps-in-toss/users/anon-key/verify"
+	// PathRemoveByAccessToken ends the Toss login behind a Bearer token (contract §7).
+	PathRemoveByAccessToken = oauthBase + "access/remove-by-access-token"
 )
 
 // maxBody bounds what the simulator reads; real requests are a few dozen bytes.
@@ -46,10 +48,11 @@ type route struct {
 }
 
 var routes = map[string]route{
-	PathGenerateToken:   {http.MethodPost, GenerateToken, (*Server).generateToken},
-	PathLoginMe:         {http.MethodGet, LoginMe, (*Server).loginMe},
-	PathRemoveByUserKey: {http.MethodPost, RemoveByUserKey, (*Server).removeByUserKey},
-	PathVerifyAnonKey:   {http.MethodPost, VerifyAnonKey, (*Server).verifyAnonKey},
+	PathGenerateToken:       {http.MethodPost, GenerateToken, (*Server).generateToken},
+	PathLoginMe:             {http.MethodGet, LoginMe, (*Server).loginMe},
+	PathRemoveByUserKey:     {http.MethodPost, RemoveByUserKey, (*Server).removeByUserKey},
+	PathVerifyAnonKey:       {http.MethodPost, VerifyAnonKey, (*Server).verifyAnonKey},
+	PathRemoveByAccessToken: {http.MethodPost, RemoveByAccessToken, (*Server).removeByAccessToken},
 }
 
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
@@ -87,6 +90,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		a = failAnswer(http.StatusOK, "USER_KEY_NOT_FOUND", "userKey not found (simulated)")
 	case FaultMalformed:
 		a.status, a.body = http.StatusOK, a.body[:len(a.body)/2]
+	case FaultUnauthorized:
+		a = answer{http.StatusUnauthorized, "application/json", []byte(`{"message":"Unauthorized"}`)}
 	}
 	writeAnswer(w, a)
 }
@@ -117,6 +122,9 @@ func (s *Server) generateToken(r *http.Request, _ Fault) answer {
 	}
 	access, refresh := randomString(32), randomString(32)
 	s.tokens[access] = grant{userKey: g.userKey, expires: now.Add(s.cfg.TokenTTL)}
+	if u := s.users[g.userKey]; u != nil {
+		u.integrated = true // the user agreed: the mini-app now sees Toss login as integrated
+	}
 	s.issued = append(s.issued, access, refresh)
 
 	n := s.tokenAnswers
@@ -227,17 +235,7 @@ func (s *Server) removeByUserKey(r *http.Request, f Fault) answer {
 	}
 
 	s.mu.Lock()
-	// Disconnecting withdraws consent: nothing issued for this user may be used again.
-	for tok, g := range s.tokens {
-		if g.userKey == userKey {
-			delete(s.tokens, tok)
-		}
-	}
-	for code, g := range s.codes {
-		if g.userKey == userKey {
-			delete(s.codes, code)
-		}
-	}
+	s.disconnect(userKey)
 	s.mu.Unlock()
 
 	if f == FaultNoUserKey {
@@ -248,14 +246,66 @@ func (s *Server) removeByUserKey(r *http.Request, f Fault) answer {
 	}{userKey})
 }
 
+// disconnect withdraws the user's consent: nothing issued for them may be used again, and the
+// mini-app sees Toss login as not integrated. s.mu is held.
+func (s *Server) disconnect(userKey int64) {
+	for tok, g := range s.tokens {
+		if g.userKey == userKey {
+			delete(s.tokens, tok)
+		}
+	}
+	for code, g := range s.codes {
+		if g.userKey == userKey {
+			delete(s.codes, code)
+		}
+	}
+	if u := s.users[userKey]; u != nil {
+		u.integrated = false
+	}
+}
+
+// removeByAccessToken ends the Toss login behind a live Bearer token: the request has no body
+// (contract §7); a spent, expired or unknown token is the bare invalid_grant login-me answers.
+// The success payload is undocumented; the simulator answers the userKey, as
+// remove-by-user-key does.
+func (s *Server) removeByAccessToken(r *http.Request, f Fault) answer {
+	io.Copy(io.Discard, http.MaxBytesReader(nil, r.Body, maxBody))
+	token, ok := bearerToken(r.Header.Get("Authorization"))
+	s.mu.Lock()
+	g, known := s.tokens[token]
+	if !ok || !known || !s.now().Before(g.expires) {
+		delete(s.tokens, token)
+		s.mu.Unlock()
+		return invalidGrant(http.StatusUnauthorized)
+	}
+	s.disconnect(g.userKey)
+	s.mu.Unlock()
+	if f == FaultNoUserKey {
+		return successAnswer(struct{}{})
+	}
+	return successAnswer(struct {
+		UserKey int64 `json:"userKey"`
+	}{g.userKey})
+}
+
 func (s *Server) verifyAnonKey(r *http.Request, _ Fault) answer {
 	io.Copy(io.Discard, http.MaxBytesReader(nil, r.Body, maxBody)) // the body is documented empty
 	hash := r.Header.Get("x-anon-key")
 	s.mu.Lock()
 	_, ok := s.hashes[hash]
+	n := s.verdicts
+	if !ok {
+		s.verdicts++
+	}
 	s.mu.Unlock()
 	if hash == "" || !ok {
-		return failAnswer(http.StatusOK, "4010", "유효하지 않은 키예요")
+		// The verdict comes at 200 or at 401 (contract §3); answers alternate, so a client must
+		// read the envelope either way.
+		status := http.StatusOK
+		if n%2 == 1 {
+			status = http.StatusUnauthorized
+		}
+		return failAnswer(status, "4010", "유효하지 않은 키예요")
 	}
 	return successAnswer("true")
 }

@@ -7,10 +7,11 @@ type Endpoint int
 
 // The partner API routes the simulator serves.
 const (
-	GenerateToken   Endpoint = iota // POST .../user/oauth2/generate-token
-	LoginMe                         // GET  .../user/oauth2/login-me
-	RemoveByUserKey                 // POST .../user/oauth2/access/remove-by-user-key
-	VerifyAnonKey                   // POST .../users/anon-key/verify
+	GenerateToken       Endpoint = iota // POST .../user/oauth2/generate-token
+	LoginMe                             // GET  .../user/oauth2/login-me
+	RemoveByUserKey                     // POST .../user/oauth2/access/remove-by-user-key
+	VerifyAnonKey                       // POST .../users/anon-key/verify
+	RemoveByAccessToken                 // POST .../user/oauth2/access/remove-by-access-token
 	numEndpoints
 )
 
@@ -24,6 +25,8 @@ func (e Endpoint) String() string {
 		return "remove-by-user-key"
 	case VerifyAnonKey:
 		return "anon-key/verify"
+	case RemoveByAccessToken:
+		return "remove-by-access-token"
 	}
 	return fmt.Sprintf("Endpoint(%d)", int(e))
 }
@@ -60,6 +63,9 @@ const (
 	// FaultUserKeyNotFound answers 200 with {"resultType":"FAIL"} and errorCode
 	// USER_KEY_NOT_FOUND.
 	FaultUserKeyNotFound
+	// FaultUnauthorized answers 401 with a gateway's {"message":"Unauthorized"}: a 401 that is
+	// not any endpoint's documented answer (anon-key/verify's verdict is a FAIL 4010).
+	FaultUnauthorized
 )
 
 func (f Fault) String() string {
@@ -80,6 +86,8 @@ func (f Fault) String() string {
 		return "bad-ciphertext"
 	case FaultUserKeyNotFound:
 		return "user-key-not-found"
+	case FaultUnauthorized:
+		return "unauthorized"
 	}
 	return fmt.Sprintf("Fault(%d)", int(f))
 }

@@ -14,8 +14,12 @@ import (
 	"strconv"
 )
 
-// PathSandboxAuthorize is the sandbox route that stands in for appLogin().
-const PathSandboxAuthorize = "/sandbox/authorize"
+// Sandbox routes: PathSandboxAuthorize stands in for appLogin(), PathSandboxIntegrated for
+// getIsTossLoginIntegratedService() (GET ?userKey=N -> {"userKey":N,"integrated":bool}).
+const (
+	PathSandboxAuthorize  = "/sandbox/authorize"
+	PathSandboxIntegrated = "/sandbox/integrated"
+)
 
 // sandboxRequest is the body of POST /sandbox/authorize. Profile fields use login-me's names
 // and are plaintext; a field left out keeps the stored value, or FakeUser's for a new user.
@@ -33,6 +37,10 @@ type sandboxRequest struct {
 }
 
 func (s *Server) serveSandbox(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == PathSandboxIntegrated {
+		s.serveIntegrated(w, r)
+		return
+	}
 	if r.URL.Path != PathSandboxAuthorize {
 		writeSandboxError(w, http.StatusNotFound, "no sandbox route at "+r.URL.Path)
 		return
@@ -84,6 +92,28 @@ func (s *Server) serveSandbox(w http.ResponseWriter, r *http.Request) {
 		AuthorizationCode string `json:"authorizationCode"`
 		Referrer          string `json:"referrer"`
 	}{code, referrer})
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(out)
+}
+
+// serveIntegrated answers whether the user's Toss login is integrated. A browser page on another
+// origin reads it, hence the CORS header (a plain GET needs no preflight).
+func (s *Server) serveIntegrated(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		writeSandboxError(w, http.StatusMethodNotAllowed, "GET only")
+		return
+	}
+	userKey, err := parseUserKey(json.RawMessage(r.URL.Query().Get("userKey")))
+	if err != nil {
+		writeSandboxError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	out, _ := json.Marshal(struct {
+		UserKey    int64 `json:"userKey"`
+		Integrated bool  `json:"integrated"`
+	}{userKey, s.Integrated(userKey)})
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(out)
 }

@@ -1,6 +1,7 @@
 // Package tosssim is an in-process simulator of the Apps-in-Toss partner API (generate-token,
-// login-me, remove-by-user-key, anon-key verify) behind mTLS, plus a plain-HTTP sandbox that
-// mints authorization codes the way appLogin() does. It owns the simulated users, codes and
+// login-me, remove-by-user-key, remove-by-access-token, anon-key verify) behind mTLS, plus a
+// plain-HTTP sandbox that mints authorization codes the way appLogin() does and tells whether a
+// user's Toss login is integrated (getIsTossLoginIntegratedService()). It owns the simulated users, codes and
 // tokens, and fails the way Toss fails (docs/spec contract §3): bare invalid_grant for spent,
 // expired or mismatched codes, FAIL envelopes, and switchable faults for the ambiguous cases.
 package tosssim
@@ -11,6 +12,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -54,7 +56,8 @@ type User struct {
 
 type userState struct {
 	User
-	removed bool // left Toss: login-me answers USER_NOT_FOUND
+	removed    bool // left Toss: login-me answers USER_NOT_FOUND
+	integrated bool // agreed to Toss login (a code was exchanged), not disconnected since
 }
 
 // grant is what an authorization code or an access token stands for.
@@ -86,6 +89,9 @@ type Server struct {
 	handshakes   int
 	tokenAnswers int // successful generate-token answers, to rotate their shape
 	loginAnswers int // successful login-me answers, to rotate their shape
+	verdicts     int // anon-key/verify refusals, to rotate their status
+	revoked      map[[32]byte]bool
+	presented    map[[32]byte]int // verified handshakes by client certificate fingerprint
 	started      bool
 	closed       bool
 	apiLn        net.Listener
@@ -116,6 +122,9 @@ func New(cfg Config) (*Server, error) {
 		codes:  make(map[string]grant),
 		tokens: make(map[string]grant),
 		hashes: make(map[string]struct{}),
+
+		revoked:   make(map[[32]byte]bool),
+		presented: make(map[[32]byte]int),
 	}
 	// Any other 32 bytes make the tag check fail; deriving them keeps the simulator stateless.
 	bad := sha256.Sum256(append([]byte("tosssim wrong key:"), cfg.Key...))
@@ -162,11 +171,20 @@ func (s *Server) Start(apiAddr, sandboxAddr string) error {
 		ClientCAs:    s.cfg.ClientCAs,
 		MinVersion:   tls.VersionTLS12,
 		// Runs once per handshake that passed certificate verification, resumptions included,
-		// so the count shows whether a client reuses its connections.
-		VerifyConnection: func(tls.ConnectionState) error {
+		// so the count shows whether a client reuses its connections. A certificate removed
+		// from the console (Revoke) is refused here: Go's server then sends bad_certificate.
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			var fp [32]byte
+			if len(cs.PeerCertificates) > 0 {
+				fp = sha256.Sum256(cs.PeerCertificates[0].Raw)
+			}
 			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.revoked[fp] {
+				return errors.New("tosssim: client certificate removed from the console")
+			}
 			s.handshakes++
-			s.mu.Unlock()
+			s.presented[fp]++
 			return nil
 		},
 	}
@@ -252,7 +270,11 @@ func (s *Server) Authorize(u User, referrer string) string {
 	code := randomString(24)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.users[u.UserKey] = &userState{User: u}
+	st := &userState{User: u}
+	if old := s.users[u.UserKey]; old != nil {
+		st.integrated = old.integrated // a new login of a user who already agreed
+	}
+	s.users[u.UserKey] = st
 	s.codes[code] = grant{userKey: u.UserKey, referrer: referrer, expires: s.now().Add(s.cfg.CodeTTL)}
 	return code
 }
@@ -265,6 +287,50 @@ func (s *Server) RemoveUser(userKey int64) {
 	if u, ok := s.users[userKey]; ok {
 		u.removed = true
 	}
+}
+
+// Integrated reports what getIsTossLoginIntegratedService() would answer for the user: true
+// once a code of theirs was exchanged, false again after remove-by-access-token or
+// remove-by-user-key (and for a user never seen).
+func (s *Server) Integrated(userKey int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.users[userKey]
+	return u != nil && u.integrated && !u.removed
+}
+
+// Revoke makes the API listener refuse the client certificate certPEM at the handshake, as
+// Toss does once the certificate is deleted from the console.
+func (s *Server) Revoke(certPEM []byte) error {
+	fp, err := Fingerprint(certPEM)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.revoked[fp] = true
+	return nil
+}
+
+// Presented counts the verified handshakes made with the client certificate certPEM since the
+// last reset: which of a partner's pairs it is using.
+func (s *Server) Presented(certPEM []byte) int {
+	fp, err := Fingerprint(certPEM)
+	if err != nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.presented[fp]
+}
+
+// Fingerprint is the SHA-256 of a PEM certificate's DER.
+func Fingerprint(certPEM []byte) ([32]byte, error) {
+	block, _ := pem.Decode(certPEM)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return [32]byte{}, errors.New("tosssim: not a PEM certificate")
+	}
+	return sha256.Sum256(block.Bytes), nil
 }
 
 // RegisterHash makes anon-key/verify accept hash (compared case-sensitively).
@@ -317,6 +383,7 @@ func (s *Server) ResetCounters() {
 	defer s.mu.Unlock()
 	s.calls = [numEndpoints]int{}
 	s.handshakes = 0
+	s.presented = make(map[[32]byte]int)
 }
 
 // randomString returns n random bytes as unpadded URL-safe Base64, for codes and tokens.
