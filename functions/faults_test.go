@@ -231,7 +231,7 @@ func (e *fx) doUnlink(h httpapi.Handler, d time.Duration, userKey int64) (int, s
 // seed links hash and userKey through the store, past every handler.
 func (e *fx) seed(hash string, userKey int64) {
 	e.t.Helper()
-	if err := e.store.Link(context.Background(), hash, userKey, map[string]string{"name": "seeded"}); err != nil {
+	if err := e.store.Link(context.Background(), hash, userKey, time.Now(), map[string]string{"name": "seeded"}); err != nil {
 		e.t.Fatal(err)
 	}
 }

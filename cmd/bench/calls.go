@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/tossgame/migration-server/cmd/invoke/runtimeapi"
 	"github.com/tossgame/migration-server/shared/dev/devenv"
@@ -164,7 +165,7 @@ func measureCalls(ctx context.Context, st *devenv.Stack, fx *fixtures, fns map[s
 
 	// link: a mapped hash, then new links in the same container; Secrets Manager and TLS reuse.
 	{
-		if err := tbl.Link(ctx, "bench-calls-mapped", 930_000_000, nil); err != nil {
+		if err := tbl.Link(ctx, "bench-calls-mapped", 930_000_000, time.Now(), nil); err != nil {
 			return nil, err
 		}
 		s, err := startSession(ctx, st, fns["link"])
@@ -246,7 +247,7 @@ func measureCalls(ctx context.Context, st *devenv.Stack, fx *fixtures, fns map[s
 			uk := int64(940_000_000 + i)
 			known := i%2 == 0
 			if known {
-				if err := tbl.Link(ctx, fmt.Sprintf("bench-calls-unlink-%d", i), uk, nil); err != nil {
+				if err := tbl.Link(ctx, fmt.Sprintf("bench-calls-unlink-%d", i), uk, time.Now(), nil); err != nil {
 					return nil, err
 				}
 			}

@@ -72,7 +72,7 @@ func coldCases(st *devenv.Stack, fx *fixtures, fns map[string]*function) []coldC
 			events: func(ctx context.Context, i int) (ev [2][]byte, want [2]string, err error) {
 				for j := range 2 {
 					uk := int64(920_000_000 + 2*i + j)
-					if err := tbl.Link(ctx, fmt.Sprintf("bench-cold-unlink-%d-%d", i, j), uk, nil); err != nil {
+					if err := tbl.Link(ctx, fmt.Sprintf("bench-cold-unlink-%d-%d", i, j), uk, time.Now(), nil); err != nil {
 						return ev, want, err
 					}
 					ev[j] = marshal(fx.unlinkEvent(uk))

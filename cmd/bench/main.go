@@ -214,7 +214,7 @@ func run(ctx context.Context, c config) (*report, error) {
 	if !c.deterministic {
 		t = time.Now()
 		progress(fmt.Sprintf("cold starts: %d rounds of %d cases", c.runs, 5))
-		if err := store.New(st.DB, st.Table).Link(ctx, mappedHash, 900_000_001, nil); err != nil {
+		if err := store.New(st.DB, st.Table).Link(ctx, mappedHash, 900_000_001, time.Now(), nil); err != nil {
 			return nil, err
 		}
 		cases := coldCases(st, fx, r.fns)

@@ -23,6 +23,7 @@ func main() {
 	lambdarun.Check(err)
 
 	secret := secrets.NewCache(secrets.NewClient(aws), cfg.SecretID, cfg.SecretTTL, secrets.ParseUnlink, log)
-	svc := &migration.Service{Store: store.New(awsenv.DynamoDB(aws), cfg.Table), Log: log}
+	db := store.New(awsenv.DynamoDB(aws), cfg.Table, store.WithTombstoneTTL(cfg.TombstoneTTL))
+	svc := &migration.Service{Store: db, Log: log}
 	lambdarun.Start(httpapi.Unlink(svc, secrets.BasicAuth(secret), httpapi.Options{Log: log}))
 }

@@ -15,6 +15,10 @@ var (
 	ErrUnauthorized    = errors.New("unauthorized")
 )
 
+// ErrUnlinkedMeanwhile: the user's unlink (or an operator's removal) committed after this link
+// began, so the link wrote nothing; the client must call appLogin() again (contract §10).
+var ErrUnlinkedMeanwhile = errors.New("the user was unlinked while this link was in flight")
+
 // InputError is a client mistake. Its message is written for the client, so it must never carry
 // secrets, codes or internals.
 type InputError struct{ Msg string }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tossgame/migration-server/shared/migration"
+	"github.com/tossgame/migration-server/shared/store"
 	"github.com/tossgame/migration-server/shared/toss"
 )
 
@@ -24,7 +25,15 @@ type Config struct {
 	TossRoots   *x509.CertPool // TOSS_API_CA_FILE: extra trust for a simulator; nil = system roots
 	Keep        []string       // KEEP_PROFILE_FIELDS: comma-separated decrypted fields to store
 	VerifyHash  bool           // VERIFY_HASH: ask Toss whether a hash is real before linking
+	// TombstoneTTL (TOMBSTONE_TTL, default 24h) is how long an unlink's tombstone keeps the
+	// userKey; it must outlast any link in flight (the link function's timeout).
+	TombstoneTTL time.Duration
+	EventBus     string // EVENT_BUS_NAME: the bus the events function publishes to
 }
+
+// MinTombstoneTTL is the shortest TOMBSTONE_TTL accepted: well above the link function's 10 s
+// timeout, which bounds how long a link can be in flight.
+const MinTombstoneTTL = time.Minute
 
 // Getenv reads one variable (os.Getenv, or a map in tests).
 type Getenv func(string) string
@@ -37,18 +46,32 @@ const (
 	Table Needs = iota
 	// TableAndSecret: link and unlink.
 	TableAndSecret
+	// EventBus alone: the events function, which reads the table's stream, not the table.
+	EventBus
 )
 
 // FromEnv reads and checks the settings.
 func FromEnv(env Getenv, needs Needs) (Config, error) {
 	var errs []error
 	c := Config{
-		Table:       env("TABLE_NAME"),
-		SecretID:    env("SECRET_ID"),
-		SecretTTL:   5 * time.Minute,
-		TossBaseURL: or(env("TOSS_API_BASE_URL"), toss.DefaultBaseURL),
+		Table:        env("TABLE_NAME"),
+		SecretID:     env("SECRET_ID"),
+		SecretTTL:    5 * time.Minute,
+		TossBaseURL:  or(env("TOSS_API_BASE_URL"), toss.DefaultBaseURL),
+		EventBus:     env("EVENT_BUS_NAME"),
+		TombstoneTTL: store.DefaultTombstoneTTL,
 	}
-	if c.Table == "" {
+	if needs == EventBus && c.EventBus == "" {
+		errs = append(errs, errors.New("EVENT_BUS_NAME is not set"))
+	}
+	if v := env("TOMBSTONE_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < MinTombstoneTTL {
+			errs = append(errs, fmt.Errorf("TOMBSTONE_TTL %q is not a duration of at least %v, like 24h", v, MinTombstoneTTL))
+		}
+		c.TombstoneTTL = d
+	}
+	if needs != EventBus && c.Table == "" {
 		errs = append(errs, errors.New("TABLE_NAME is not set"))
 	}
 	if needs == TableAndSecret && c.SecretID == "" {

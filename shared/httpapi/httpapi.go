@@ -56,6 +56,8 @@ func Classify(err error) Problem {
 		return Problem{http.StatusBadRequest, "INVALID_REQUEST", input.Msg}
 	case errors.Is(err, apperr.ErrInvalidCode):
 		return Problem{http.StatusBadRequest, "INVALID_AUTHORIZATION_CODE", "the authorization code is expired or already used; call appLogin() again"}
+	case errors.Is(err, apperr.ErrUnlinkedMeanwhile):
+		return Problem{http.StatusBadRequest, "INVALID_AUTHORIZATION_CODE", "the Toss user disconnected this service while linking; call appLogin() again"}
 	case errors.Is(err, apperr.ErrUnauthorized):
 		return Problem{http.StatusUnauthorized, "UNAUTHORIZED", "missing or wrong credentials"}
 	case errors.Is(err, errMethod):

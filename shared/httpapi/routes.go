@@ -26,9 +26,9 @@ type Linker interface {
 	Link(ctx context.Context, hash, code, referrer string) error
 }
 
-// Unlinker removes a user's mapping.
+// Unlinker removes a user's mapping; referrer is what Toss sent, passed on to the studio.
 type Unlinker interface {
-	Unlink(ctx context.Context, userKey int64) (bool, error)
+	Unlink(ctx context.Context, userKey int64, referrer string) (bool, error)
 }
 
 // BasicAuthSource returns the callback's configured Basic Auth value ("" = not configured).
@@ -97,7 +97,7 @@ func Unlink(svc Unlinker, auth BasicAuthSource, opt Options) Handler {
 			if err != nil {
 				return nil, err
 			}
-			removed, err := svc.Unlink(ctx, key)
+			removed, err := svc.Unlink(ctx, key, referrer)
 			if err != nil {
 				return nil, err
 			}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/tossgame/migration-server/shared/apperr"
 )
@@ -15,8 +16,10 @@ import (
 // Store keeps hash <-> userKey one to one (see package store).
 type Store interface {
 	IsMapped(ctx context.Context, hash string) (bool, error)
-	Link(ctx context.Context, hash string, userKey int64, profile map[string]string) error
-	Unlink(ctx context.Context, userKey int64) (hash string, err error)
+	// Link's started is when the link began, before its first Toss call: an unlink that
+	// committed since then wins (apperr.ErrUnlinkedMeanwhile).
+	Link(ctx context.Context, hash string, userKey int64, started time.Time, profile map[string]string) error
+	Unlink(ctx context.Context, userKey int64, referrer string) (hash string, err error)
 }
 
 // Toss logs a user in with an authorization code (see package toss).
@@ -38,6 +41,8 @@ type Service struct {
 	// VerifyHash asks Toss whether a hash is real before spending a code (contract §3).
 	VerifyHash bool
 	Log        *slog.Logger
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
 }
 
 // Status reports whether hash is mapped.
@@ -61,6 +66,7 @@ func (s *Service) Link(ctx context.Context, hash, code, referrer string) error {
 	if referrer == "" {
 		referrer = DefaultReferrer
 	}
+	started := s.now() // before the first Toss call: an unlink from here on wins
 	if s.VerifyHash {
 		ok, err := s.Toss.VerifyHash(ctx, hash)
 		if err != nil {
@@ -74,16 +80,17 @@ func (s *Service) Link(ctx context.Context, hash, code, referrer string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Store.Link(ctx, hash, userKey, keep(profile, s.Keep)); err != nil {
+	if err := s.Store.Link(ctx, hash, userKey, started, keep(profile, s.Keep)); err != nil {
 		return err
 	}
 	s.logger().InfoContext(ctx, "linked", "kept_fields", len(s.Keep))
 	return nil
 }
 
-// Unlink removes userKey's mapping; unknown users are fine (the callback may repeat).
-func (s *Service) Unlink(ctx context.Context, userKey int64) (bool, error) {
-	hash, err := s.Store.Unlink(ctx, userKey)
+// Unlink removes userKey's mapping and records the unlink, with Toss's referrer, for the studio;
+// unknown users are fine (the callback may repeat).
+func (s *Service) Unlink(ctx context.Context, userKey int64, referrer string) (bool, error) {
+	hash, err := s.Store.Unlink(ctx, userKey, referrer)
 	if err != nil {
 		return false, err
 	}
@@ -119,6 +126,13 @@ func ParseKeep(names []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
 }
 
 func (s *Service) logger() *slog.Logger {
