@@ -550,8 +550,11 @@ func TestDynamoDBFaultsAnswer503ChangeNothingAndTheWarmContainerRecovers(t *test
 				e.sameStore(before) // the mapping is whole: both items, unchanged
 				c, b = e.doUnlink(e.unlink, relaxed, userKey)
 				want(t, "unlink after the fault", c, b, 200, `{"success":true}`)
-				if isMapped(e, hash) || e.snapshot() != "" {
-					t.Fatalf("unlink left items behind:\n%s", e.snapshot())
+				// What remains is the unlinks' tombstones (the source of their events), nothing else.
+				for _, it := range strings.Split(e.snapshot(), "\n") {
+					if isMapped(e, hash) || !strings.Contains(it, `state=S:"unlinked"`) {
+						t.Fatalf("unlink left items behind:\n%s", e.snapshot())
+					}
 				}
 			}
 		})
