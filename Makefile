@@ -1,7 +1,7 @@
 # Build, run and test the migration server. `make run` and `make test` are the two commands a
 # newcomer needs; the build-<LogicalId> targets are what `sam build` calls (BuildMethod: makefile).
 GO          ?= go
-FUNCTIONS   := status link unlink
+FUNCTIONS   := status link unlink events
 # What every Lambda artifact is built with: static, no RPC mode, reproducible, stripped.
 LAMBDA_TAGS := lambda.norpc
 LDFLAGS     := -s -w
@@ -20,7 +20,7 @@ FUZZ_TOOLCHAIN ?= go1.27.4
 FUZZMINIMIZETIME ?= 1s
 
 .PHONY: all run test lint build host invoke fuzz bench bench-check bench-ci clean \
-	build-StatusFunction build-LinkFunction build-UnlinkFunction
+	build-StatusFunction build-LinkFunction build-UnlinkFunction build-EventsFunction
 
 all: lint test
 
@@ -47,12 +47,15 @@ build-LinkFunction:
 	GOOS=linux GOARCH=arm64 $(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/link
 build-UnlinkFunction:
 	GOOS=linux GOARCH=arm64 $(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/unlink
+build-EventsFunction:
+	GOOS=linux GOARCH=arm64 $(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/events
 
-## build: all three arm64 artifacts, laid out as sam build does (.aws-sam/build/<LogicalId>/bootstrap)
+## build: every arm64 artifact, laid out as sam build does (.aws-sam/build/<LogicalId>/bootstrap)
 build:
 	$(MAKE) build-StatusFunction ARTIFACTS_DIR=$(BUILD_DIR)/StatusFunction
 	$(MAKE) build-LinkFunction ARTIFACTS_DIR=$(BUILD_DIR)/LinkFunction
 	$(MAKE) build-UnlinkFunction ARTIFACTS_DIR=$(BUILD_DIR)/UnlinkFunction
+	$(MAKE) build-EventsFunction ARTIFACTS_DIR=$(BUILD_DIR)/EventsFunction
 
 ## host: the same binaries for this machine, for `make invoke`
 host:
