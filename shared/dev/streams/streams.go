@@ -42,7 +42,10 @@ type Poller struct {
 	KeyPrefix string
 	BatchSize int           // default 100, the template's
 	Idle      time.Duration // pause between passes that found nothing; default 20 ms
-	Log       *slog.Logger
+	// Confirm reads every page twice (see confirm): on for moto, whose stream can show a
+	// cancelled transaction's write to an iterator made before the cancellation.
+	Confirm bool
+	Log     *slog.Logger
 
 	mu    sync.Mutex
 	shard map[string]*position
@@ -156,27 +159,16 @@ func (p *Poller) set(shard string, q position) {
 // pollShard reads one shard from its position to its current end, in batches.
 func (p *Poller) pollShard(ctx context.Context, shard string) (Stats, error) {
 	var st Stats
-	q := p.pos(shard)
-	in := &dynamodbstreams.GetShardIteratorInput{StreamArn: &p.StreamArn, ShardId: &shard, ShardIteratorType: types.ShardIteratorTypeTrimHorizon}
-	switch {
-	case q.seq != "" && q.at:
-		in.ShardIteratorType, in.SequenceNumber = types.ShardIteratorTypeAtSequenceNumber, &q.seq
-	case q.seq != "":
-		in.ShardIteratorType, in.SequenceNumber = types.ShardIteratorTypeAfterSequenceNumber, &q.seq
-	}
-	it, err := p.Streams.GetShardIterator(ctx, in)
-	if err != nil {
-		return st, fmt.Errorf("shard iterator: %w", err)
-	}
-	iter := it.ShardIterator
-	size := p.BatchSize
-	if size <= 0 {
-		size = defaultBatch
-	}
-	for iter != nil {
-		out, err := p.Streams.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(int32(size))})
+	for {
+		q := p.pos(shard)
+		out, err := p.read(ctx, shard, q)
 		if err != nil {
-			return st, fmt.Errorf("get records: %w", err)
+			return st, err
+		}
+		if p.Confirm && len(out.Records) > 0 {
+			if out, err = p.confirm(ctx, shard, q, out); err != nil {
+				return st, err
+			}
 		}
 		if len(out.Records) == 0 {
 			if out.NextShardIterator == nil { // closed and drained
@@ -187,15 +179,73 @@ func (p *Poller) pollShard(ctx context.Context, shard string) (Stats, error) {
 		}
 		n, next, ok := p.deliver(ctx, out.Records)
 		st.Handled += n
-		q = *next
-		p.set(shard, q)
+		p.set(shard, *next)
 		if !ok {
 			st.Failed++
 			return st, nil // read again from the failure on the next pass
 		}
-		iter = out.NextShardIterator
 	}
-	return st, nil
+}
+
+// read takes a fresh iterator at q and reads one page. It never follows NextShardIterator: moto's
+// iterators keep the shard object they were made on, which a cancelled transaction replaces by
+// its restored copy, so an old iterator can return a write that never committed.
+func (p *Poller) read(ctx context.Context, shard string, q position) (*dynamodbstreams.GetRecordsOutput, error) {
+	in := &dynamodbstreams.GetShardIteratorInput{StreamArn: &p.StreamArn, ShardId: &shard, ShardIteratorType: types.ShardIteratorTypeTrimHorizon}
+	switch {
+	case q.seq != "" && q.at:
+		in.ShardIteratorType, in.SequenceNumber = types.ShardIteratorTypeAtSequenceNumber, &q.seq
+	case q.seq != "":
+		in.ShardIteratorType, in.SequenceNumber = types.ShardIteratorTypeAfterSequenceNumber, &q.seq
+	}
+	it, err := p.Streams.GetShardIterator(ctx, in)
+	if err != nil {
+		return nil, fmt.Errorf("shard iterator: %w", err)
+	}
+	size := p.BatchSize
+	if size <= 0 {
+		size = defaultBatch
+	}
+	out, err := p.Streams.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: it.ShardIterator, Limit: aws.Int32(int32(size))})
+	if err != nil {
+		return nil, fmt.Errorf("get records: %w", err)
+	}
+	return out, nil
+}
+
+// confirm guards against that same moto behaviour between GetShardIterator and GetRecords: a
+// page is taken only when a second read, whose iterator was made after the first page was
+// read, starts with the same records. A record of a cancelled transaction lives only in the
+// shard object the cancellation orphaned, which the second iterator cannot be made on.
+func (p *Poller) confirm(ctx context.Context, shard string, q position, first *dynamodbstreams.GetRecordsOutput) (*dynamodbstreams.GetRecordsOutput, error) {
+	const tries = 10
+	for range tries {
+		again, err := p.read(ctx, shard, q)
+		if err != nil {
+			return nil, err
+		}
+		if prefix(first.Records, again.Records) {
+			return first, nil
+		}
+		first = again
+		if len(first.Records) == 0 {
+			return first, nil
+		}
+	}
+	return nil, fmt.Errorf("%d reads of shard %s disagreed", tries, shard)
+}
+
+// prefix reports whether a's records are the first records of b.
+func prefix(a, b []types.Record) bool {
+	if len(a) > len(b) {
+		return false
+	}
+	for i := range a {
+		if aws.ToString(a[i].EventID) != aws.ToString(b[i].EventID) {
+			return false
+		}
+	}
+	return true
 }
 
 // deliver hands records to the handler and returns how many were processed, the new position,

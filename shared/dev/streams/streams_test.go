@@ -23,6 +23,9 @@ type fakeStream struct {
 	parent map[string]string
 	recs   map[string][]types.Record
 	closed map[string]bool
+	// phantoms is how many reads still return, after the shard's records, a record that is not
+	// in it (what moto shows an iterator made before a cancelled transaction).
+	phantoms int
 }
 
 func (f *fakeStream) add(shard, key string, n int) {
@@ -62,7 +65,9 @@ func (f *fakeStream) GetShardIterator(_ context.Context, in *dynamodbstreams.Get
 	shard := aws.ToString(in.ShardId)
 	i := 0
 	if in.ShardIteratorType != types.ShardIteratorTypeTrimHorizon {
-		i = slices.IndexFunc(f.recs[shard], func(r types.Record) bool { return aws.ToString(r.Dynamodb.SequenceNumber) == aws.ToString(in.SequenceNumber) })
+		i = slices.IndexFunc(f.recs[shard], func(r types.Record) bool {
+			return aws.ToString(r.Dynamodb.SequenceNumber) == aws.ToString(in.SequenceNumber)
+		})
 		if i < 0 {
 			return nil, errors.New("no such sequence number")
 		}
@@ -80,7 +85,12 @@ func (f *fakeStream) GetRecords(_ context.Context, in *dynamodbstreams.GetRecord
 	i, _ := strconv.Atoi(idx)
 	recs := f.recs[shard]
 	j := min(len(recs), i+int(aws.ToInt32(in.Limit)))
-	out := &dynamodbstreams.GetRecordsOutput{Records: recs[i:j]}
+	out := &dynamodbstreams.GetRecordsOutput{Records: append([]types.Record(nil), recs[i:j]...)}
+	if f.phantoms > 0 {
+		f.phantoms--
+		out.Records = append(out.Records, types.Record{EventID: aws.String(fmt.Sprintf("phantom-%d", f.phantoms)), EventName: types.OperationTypeInsert,
+			Dynamodb: &types.StreamRecord{SequenceNumber: aws.String(strconv.Itoa(1000 + j)), Keys: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "u#9"}}}})
+	}
 	if !(f.closed[shard] && j == len(recs)) {
 		out.NextShardIterator = aws.String(fmt.Sprintf("%s|%d", shard, j))
 	}
@@ -226,5 +236,27 @@ func TestANewPollerStartsAgainAtTheTrimHorizon(t *testing.T) {
 	(&Poller{Streams: f, StreamArn: "arn", Handle: second.handle}).Poll(context.Background())
 	if !slices.Equal(first.seen(), second.seen()) || len(first.seen()) != 3 {
 		t.Fatalf("%v then %v, want the same records with the same ids", first.seen(), second.seen())
+	}
+}
+
+func TestAConfirmingPollerNeverDeliversARecordTheStreamDoesNotKeep(t *testing.T) {
+	t.Parallel()
+	for _, confirm := range []bool{false, true} {
+		f := newFake()
+		f.add("s1", "u#1", 3)
+		f.phantoms = 2
+		h := &handler{}
+		p := &Poller{Streams: f, StreamArn: "arn", Handle: h.handle, Confirm: confirm}
+		p.Poll(context.Background())
+		f.add("s1", "u#2", 1) // takes the sequence number the phantom showed
+		p.Poll(context.Background())
+		phantom := slices.ContainsFunc(h.seen(), func(id string) bool { return strings.HasPrefix(id, "phantom") })
+		complete := slices.Equal(slices.DeleteFunc(h.seen(), func(id string) bool { return strings.HasPrefix(id, "phantom") }), ids("s1", 0, 4))
+		if confirm && (phantom || !complete) {
+			t.Errorf("confirming: delivered %v, want exactly the stream's 4 records", h.seen())
+		}
+		if !confirm && !phantom {
+			t.Errorf("without confirming the phantom should get through (the fake shows what moto does): %v", h.seen())
+		}
 	}
 }
