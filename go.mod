@@ -14,15 +14,20 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/secretsmanager v1.49.0
 )
 
-require github.com/aws/aws-sdk-go-v2/service/eventbridge v1.48.7
+// The events path. eventbridge (linked by functions/events) is its last release before
+// schema-based serialisation (v1.49.0), for the reason above; dynamodbstreams and sqs are dev-only
+// (the local poller and queue), pinned to releases that need no newer core module.
+require (
+	github.com/aws/aws-sdk-go-v2/service/dynamodbstreams v1.44.0
+	github.com/aws/aws-sdk-go-v2/service/eventbridge v1.48.7
+	github.com/aws/aws-sdk-go-v2/service/sqs v1.48.1
+)
 
 require (
 	github.com/aws/aws-sdk-go-v2/internal/configsources v1.5.10 // indirect
 	github.com/aws/aws-sdk-go-v2/internal/endpoints/v2 v2.8.10 // indirect
 	github.com/aws/aws-sdk-go-v2/internal/v4a v1.5.10 // indirect
-	github.com/aws/aws-sdk-go-v2/service/dynamodbstreams v1.44.0 // indirect
 	github.com/aws/aws-sdk-go-v2/service/internal/accept-encoding v1.13.24 // indirect
 	github.com/aws/aws-sdk-go-v2/service/internal/endpoint-discovery v1.13.10 // indirect
-	github.com/aws/aws-sdk-go-v2/service/sqs v1.48.1 // indirect
 	github.com/aws/smithy-go v1.28.8 // indirect
 )
