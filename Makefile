@@ -1,7 +1,7 @@
 # Build, run and test the migration server. `make run` and `make test` are the two commands a
 # newcomer needs; the build-<LogicalId> targets are what `sam build` calls (BuildMethod: makefile).
 GO          ?= go
-FUNCTIONS   := status link unlink certcheck
+FUNCTIONS   := status link unlink certcheck events
 # What every Lambda artifact is built with: static, no RPC mode, reproducible, stripped.
 LAMBDA_TAGS := lambda.norpc
 LDFLAGS     := -s -w
@@ -25,7 +25,7 @@ STATICCHECK         := bin/staticcheck
 VENV        ?= .cache/venv
 
 .PHONY: all help deps guard-deps run test lint build host invoke fuzz bench bench-check bench-ci outdated clean \
-	build-StatusFunction build-LinkFunction build-UnlinkFunction build-CertcheckFunction
+	build-StatusFunction build-LinkFunction build-UnlinkFunction build-CertcheckFunction build-EventsFunction
 
 all: lint test
 
@@ -85,12 +85,13 @@ build-UnlinkFunction:
 	GOOS=linux GOARCH=arm64 $(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/unlink
 build-CertcheckFunction:
 	GOOS=linux GOARCH=arm64 $(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/certcheck
+build-EventsFunction:
+	GOOS=linux GOARCH=arm64 $(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/events
 
 ## build: every arm64 artifact, laid out as sam build does (.aws-sam/build/<LogicalId>/bootstrap)
 build:
 	@for f in $(FUNCTIONS); do id=$$(printf '%s' $$f | cut -c1 | tr a-z A-Z)$$(printf '%s' $$f | cut -c2-)Function; \
 	  $(MAKE) --no-print-directory build-$$id ARTIFACTS_DIR=$(BUILD_DIR)/$$id || exit 1; done
-	$(MAKE) build-CertcheckFunction ARTIFACTS_DIR=$(BUILD_DIR)/CertcheckFunction
 
 ## host: the same binaries for this machine, for `make invoke`
 host:

@@ -11,6 +11,14 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/secretsmanager v1.51.0
 )
 
+// The events path: eventbridge is linked by functions/events; dynamodbstreams and sqs serve the
+// local stream poller and queue only.
+require (
+	github.com/aws/aws-sdk-go-v2/service/dynamodbstreams v1.48.0
+	github.com/aws/aws-sdk-go-v2/service/eventbridge v1.55.11
+	github.com/aws/aws-sdk-go-v2/service/sqs v1.53.0
+)
+
 require (
 	github.com/aws/aws-sdk-go-v2/feature/ec2/imds v1.20.9 // indirect
 	github.com/aws/aws-sdk-go-v2/internal/configsources v1.5.12 // indirect

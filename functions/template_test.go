@@ -47,18 +47,49 @@ var routeTable = func() map[string][]methodPath {
 	return m
 }()
 
+// streamFunctions are the functions no HTTP route reaches: the table's stream triggers them.
+var streamFunctions = []string{"events"}
+
+// allFunctions is every function of the template: the routes' and the stream's.
+func allFunctions() []string {
+	var out []string
+	for name := range routeTable {
+		out = append(out, name)
+	}
+	return append(out, streamFunctions...)
+}
+
 // wantActions is each function's complete IAM permission set (besides the basic execution role
 // SAM attaches for logging). TransactWriteItems is authorised by the actions of its parts.
 var wantActions = map[string][]string{
 	"status": {"dynamodb:GetItem"},
 	"link":   {"dynamodb:GetItem", "dynamodb:PutItem", "secretsmanager:GetSecretValue"},
-	"unlink": {"dynamodb:DeleteItem", "dynamodb:GetItem", "secretsmanager:GetSecretValue"},
+	"unlink": {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "secretsmanager:GetSecretValue"},
+	// Lambda's stream poller acts with the function's role; the DLQ record too.
+	"events": {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams",
+		"events:PutEvents", "sqs:SendMessage"},
 }
+
+// busArn is the bus the stack creates, or the one named by EventBusName.
+var busArn = obj{"Fn::If": []any{"CreateEventBus", obj{"Fn::GetAtt": []any{"EventBus", "Arn"}},
+	obj{"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}"}}}
 
 // wantResource is the one resource each service's actions may apply to.
 var wantResource = map[string]any{
 	"dynamodb":       obj{"Fn::GetAtt": []any{"MappingTable", "Arn"}},
 	"secretsmanager": obj{"Ref": "SecretArn"},
+	"events":         busArn,
+	"sqs":            obj{"Fn::GetAtt": []any{"EventsDeadLetterQueue", "Arn"}},
+}
+
+// resourceFor is the one resource a function's actions of a service may apply to: the events
+// function reads the table's stream, never the table.
+func resourceFor(function, service string) (any, bool) {
+	if function == "events" && service == "dynamodb" {
+		return obj{"Fn::GetAtt": []any{"MappingTable", "StreamArn"}}, true
+	}
+	r, ok := wantResource[service]
+	return r, ok
 }
 
 const basicExecutionRole = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
@@ -499,7 +530,7 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 				for _, a := range stringList(s["Action"]) {
 					actions = append(actions, a)
 					service := strings.SplitN(a, ":", 2)[0]
-					wantRes, ok := wantResource[service]
+					wantRes, ok := resourceFor(name, service)
 					if !ok {
 						continue // reported below as an unexpected action
 					}
@@ -537,7 +568,7 @@ func TestFunctionsBuildAndRunAsTheCodeExpects(t *testing.T) {
 	if err != nil {
 		t.Errorf("no Makefile at the module root (sam build runs its build-<LogicalId> targets): %v", err)
 	}
-	for name := range routeTable {
+	for _, name := range allFunctions() {
 		id := functionID(name)
 		fn := resource(t, tpl, id, "AWS::Lambda::Function")
 		if v := get(fn, "Metadata", "BuildMethod"); v != "makefile" {
@@ -566,7 +597,12 @@ func TestFunctionsBuildAndRunAsTheCodeExpects(t *testing.T) {
 		if a := stringList(p["Architectures"]); !slices.Equal(a, []string{"arm64"}) {
 			t.Errorf("%s architectures %v, want [arm64]", id, a)
 		}
-		if timeout, _ := p["Timeout"].(float64); timeout != localserver.Timeout.Seconds() || timeout >= 30 {
+		if _, routed := routeTable[name]; !routed {
+			// A stream batch is up to 10 PutEvents calls; a timeout is an error Lambda retries.
+			if timeout, _ := p["Timeout"].(float64); timeout < 10 || timeout > 60 {
+				t.Errorf("%s timeout %v s, want between 10 and 60", id, p["Timeout"])
+			}
+		} else if timeout, _ := p["Timeout"].(float64); timeout != localserver.Timeout.Seconds() || timeout >= 30 {
 			t.Errorf("%s timeout %v s, want localserver.Timeout (%v), below API Gateway's 30 s", id, p["Timeout"], localserver.Timeout)
 		}
 		if m, _ := p["MemorySize"].(float64); m < 256 {
@@ -672,7 +708,7 @@ func TestAlarmsAndOutputs(t *testing.T) {
 		}
 		return false
 	}
-	for name := range routeTable {
+	for _, name := range allFunctions() {
 		id := functionID(name)
 		for _, metric := range []string{"Errors", "Throttles"} {
 			if !find("AWS/Lambda", metric, "FunctionName", id) {
@@ -687,7 +723,7 @@ func TestAlarmsAndOutputs(t *testing.T) {
 	}
 
 	outputs, _ := tpl["Outputs"].(obj)
-	for _, k := range []string{"ApiUrl", "UnlinkCallbackUrl", "TableName"} {
+	for _, k := range []string{"ApiUrl", "UnlinkCallbackUrl", "TableName", "EventBusName", "EventBusArn", "EventsDeadLetterQueueUrl"} {
 		if get(outputs, k, "Value") == nil {
 			t.Errorf("output %s is missing", k)
 		}
@@ -727,9 +763,11 @@ func TestEnvironmentIsWhatAppReads(t *testing.T) {
 		"link": {"ALLOW_SANDBOX_LINKS", "KEEP_PROFILE_FIELDS", "METRICS_NAMESPACE", "REMOVE_TOSS_LOGIN_AT_LINK",
 			"SECRET_ID", "TABLE_NAME", "VERIFY_HASH"},
 		"unlink": {"METRICS_NAMESPACE", "SECRET_ID", "TABLE_NAME"},
+		// TABLE_NAME comes from Globals; the events function reads the stream, not the table.
+		"events": {"EVENT_BUS_NAME", "METRICS_NAMESPACE", "TABLE_NAME"},
 	}
 	params, _ := tpl["Parameters"].(obj)
-	for name := range routeTable {
+	for _, name := range allFunctions() {
 		id := functionID(name)
 		fn := resource(t, tpl, id, "AWS::Lambda::Function")
 		vars, _ := get(fn, "Properties", "Environment", "Variables").(obj)
@@ -790,7 +828,7 @@ func TestEnvironmentIsWhatAppReads(t *testing.T) {
 // -trimpath keeps -ldflags out of the build info, so the file itself is checked).
 func TestBuildTargetsProduceLambdaArtifacts(t *testing.T) {
 	root := moduleRoot(t)
-	for name, id := range map[string]string{"status": "StatusFunction", "link": "LinkFunction", "unlink": "UnlinkFunction"} {
+	for name, id := range map[string]string{"status": "StatusFunction", "link": "LinkFunction", "unlink": "UnlinkFunction", "events": "EventsFunction"} {
 		t.Run(id, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
@@ -827,4 +865,95 @@ func TestBuildTargetsProduceLambdaArtifacts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The events path (docs/events.md): the table's stream, read in order by one mapping with partial
+// batch failures, bounded retries and a dead-letter queue, publishing to the bus the stack creates
+// or the one it is given.
+func TestTheStreamReachesTheBusInOrderWithBoundedRetriesAndADeadLetterQueue(t *testing.T) {
+	tpl := cfn(t)
+	tbl := resource(t, tpl, "MappingTable", "AWS::DynamoDB::Table")
+	if v := get(tbl, "Properties", "StreamSpecification", "StreamViewType"); v != "NEW_AND_OLD_IMAGES" {
+		t.Errorf("MappingTable stream view %v, want NEW_AND_OLD_IMAGES (the events need both images)", v)
+	}
+	if get(tbl, "Properties", "TimeToLiveSpecification", "AttributeName") != store.TTLAttribute ||
+		get(tbl, "Properties", "TimeToLiveSpecification", "Enabled") != true {
+		t.Errorf("MappingTable TTL %v, want %s enabled (tombstones expire)", get(tbl, "Properties", "TimeToLiveSpecification"), store.TTLAttribute)
+	}
+
+	mappings := resources(tpl, "AWS::Lambda::EventSourceMapping")
+	if len(mappings) != 1 {
+		t.Fatalf("%d event source mappings, want exactly one (the table's stream)", len(mappings))
+	}
+	for id, m := range mappings {
+		p, _ := m["Properties"].(obj)
+		check := func(what string, got, want any) {
+			t.Helper()
+			g, _ := json.Marshal(got)
+			w, _ := json.Marshal(want)
+			if !bytes.Equal(g, w) {
+				t.Errorf("%s %s = %s, want %s", id, what, g, w)
+			}
+		}
+		check("EventSourceArn", p["EventSourceArn"], obj{"Fn::GetAtt": []any{"MappingTable", "StreamArn"}})
+		check("FunctionName", p["FunctionName"], obj{"Ref": "EventsFunction"})
+		check("StartingPosition", p["StartingPosition"], "TRIM_HORIZON")
+		check("FunctionResponseTypes", p["FunctionResponseTypes"], []any{"ReportBatchItemFailures"})
+		check("BisectBatchOnFunctionError", p["BisectBatchOnFunctionError"], true)
+		check("ParallelizationFactor", p["ParallelizationFactor"], 1)
+		check("DestinationConfig.OnFailure", get(p, "DestinationConfig", "OnFailure", "Destination"),
+			obj{"Fn::GetAtt": []any{"EventsDeadLetterQueue", "Arn"}})
+		if n, _ := p["MaximumRetryAttempts"].(float64); n < 1 || n > 10000 {
+			t.Errorf("%s MaximumRetryAttempts %v, want bounded (1..10000; -1 retries until the record expires)", id, p["MaximumRetryAttempts"])
+		}
+		// The DLQ names records by sequence number; they must still be in the stream (24 h) to replay.
+		if age, _ := p["MaximumRecordAgeInSeconds"].(float64); age < 60 || age > 43200 {
+			t.Errorf("%s MaximumRecordAgeInSeconds %v, want at most 12 h of the stream's 24 h retention", id, p["MaximumRecordAgeInSeconds"])
+		}
+		filters, _ := get(p, "FilterCriteria", "Filters").([]any)
+		if len(filters) != 1 {
+			t.Fatalf("%s filters %v, want one keeping u# records", id, filters)
+		}
+		var pattern obj
+		if err := json.Unmarshal([]byte(get(filters[0], "Pattern").(string)), &pattern); err != nil {
+			t.Fatal(err)
+		}
+		check("filter", pattern, obj{"dynamodb": obj{"Keys": obj{"pk": obj{"S": []any{obj{"prefix": "u#"}}}}}})
+	}
+
+	dlq := resource(t, tpl, "EventsDeadLetterQueue", "AWS::SQS::Queue")
+	if get(dlq, "Properties", "SqsManagedSseEnabled") != true && get(dlq, "Properties", "KmsMasterKeyId") == nil {
+		t.Error("EventsDeadLetterQueue is not encrypted")
+	}
+	bus := resource(t, tpl, "EventBus", "AWS::Events::EventBus")
+	if bus["Condition"] != "CreateEventBus" {
+		t.Errorf("EventBus condition %v, want CreateEventBus (an EventBusName parameter names an existing bus)", bus["Condition"])
+	}
+	if d := get(tpl, "Parameters", "EventBusName", "Default"); d != "" {
+		t.Errorf("EventBusName default %v, want empty (create the bus)", d)
+	}
+	fn := resource(t, tpl, "EventsFunction", "AWS::Lambda::Function")
+	wantBus, _ := json.Marshal(obj{"Fn::If": []any{"CreateEventBus", obj{"Ref": "EventBus"}, obj{"Ref": "EventBusName"}}})
+	if got, _ := json.Marshal(get(fn, "Properties", "Environment", "Variables", "EVENT_BUS_NAME")); !bytes.Equal(got, wantBus) {
+		t.Errorf("EVENT_BUS_NAME = %s, want %s", got, wantBus)
+	}
+	if !find(resources(tpl, "AWS::CloudWatch::Alarm"), "AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "EventsDeadLetterQueue") {
+		t.Error("no alarm on messages in EventsDeadLetterQueue")
+	}
+	if !find(resources(tpl, "AWS::CloudWatch::Alarm"), "AWS/Lambda", "IteratorAge", "FunctionName", "EventsFunction") {
+		t.Error("no alarm on the events function's IteratorAge")
+	}
+}
+
+// find reports whether an alarm watches namespace/metric with the one dimension naming target.
+func find(alarms map[string]obj, namespace, metric, dimension, target string) bool {
+	for _, a := range alarms {
+		p, _ := a["Properties"].(obj)
+		dims, _ := p["Dimensions"].([]any)
+		if p["Namespace"] == namespace && p["MetricName"] == metric && len(dims) == 1 && get(dims[0], "Name") == dimension &&
+			slices.Equal(refsTo(get(dims[0], "Value"), map[string]bool{target: true}), []string{target}) {
+			return true
+		}
+	}
+	return false
 }

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tossgame/migration-server/cmd/invoke/runtimeapi"
 	"github.com/tossgame/migration-server/shared/dev/devenv"
@@ -179,7 +180,7 @@ func measureCalls(ctx context.Context, st *devenv.Stack, fx *fixtures, bins map[
 
 	// link: a mapped hash, then new links in the same container (Secrets Manager and TLS reuse).
 	const warmLinks = 100
-	if err := tbl.Link(ctx, "bench-calls-mapped", 930_000_000, nil); err != nil {
+	if err := tbl.Link(ctx, "bench-calls-mapped", 930_000_000, time.Now(), nil); err != nil {
 		return nil, err
 	}
 	if s, err = startSession(ctx, st, bins["link"]); err != nil {
@@ -226,7 +227,7 @@ func measureCalls(ctx context.Context, st *devenv.Stack, fx *fixtures, bins map[
 		unlinks[k], n, err = m.requests(ctx, s, c.what, 10, func(i int) ([]byte, error) {
 			uk := int64(940_000_000 + 100*k + i)
 			if k == 0 {
-				if err := tbl.Link(ctx, fmt.Sprintf("bench-calls-unlink-%d", i), uk, nil); err != nil {
+				if err := tbl.Link(ctx, fmt.Sprintf("bench-calls-unlink-%d", i), uk, time.Now(), nil); err != nil {
 					return nil, err
 				}
 			}

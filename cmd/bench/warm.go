@@ -127,7 +127,9 @@ func getHash(db barefn.DynamoDB) func(context.Context) error {
 }
 
 func unlinkCalls(db barefn.DynamoDB) func(context.Context) error {
-	return func(ctx context.Context) error { return barefn.Unlink(ctx, db, benchTable, barefn.UserKey) }
+	return func(ctx context.Context) error {
+		return barefn.Unlink(ctx, db, benchTable, barefn.UserKey, barefn.Referrer, time.Now())
+	}
 }
 
 // setupWarm builds every case: each function on its subject's request against the mapped instant

@@ -32,7 +32,7 @@ var binaries struct {
 	err  error
 }
 
-// binary builds the three functions once per test run, with the Makefile's flags.
+// binary builds the functions once per test run, with the Makefile's flags.
 func binary(t *testing.T, fn string) string {
 	t.Helper()
 	binaries.once.Do(func() {
@@ -40,7 +40,7 @@ func binary(t *testing.T, fn string) string {
 		if binaries.err != nil {
 			return
 		}
-		for _, f := range []string{"status", "link", "unlink", "certcheck"} {
+		for _, f := range []string{"status", "link", "unlink", "certcheck", "events"} {
 			cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w",
 				"-o", filepath.Join(binaries.dir, f, "bootstrap"), "./functions/"+f)
 			cmd.Dir = filepath.Join("..", "..")

@@ -75,6 +75,9 @@ func run(ctx context.Context, s settings, out *os.File, ready chan<- endpoints) 
 	stack, err := devenv.Start(ctx, devenv.Options{
 		APIAddr: s.tossAPI, SandboxAddr: s.sandbox, BasicAuth: s.basicAuth,
 		Table: "toss-migration-local", Secret: "toss-migration/local",
+		// The studio's events: the table's stream -> functions/events' handler -> a local bus
+		// -> a rule -> a queue (docs/events.md).
+		Events: true, EventBus: "toss-migration-local", EventsLog: log,
 	})
 	if err != nil {
 		ln.Close()
@@ -114,6 +117,7 @@ func run(ctx context.Context, s settings, out *os.File, ready chan<- endpoints) 
 		fmt.Fprintf(out, "\nMini-app page (plays the client in a browser): %s\n", at.Page)
 	}
 	fmt.Fprint(out, Banner(at.API, at.Sandbox, stack.Moto.Endpoint, stack.Table, s.basicAuth))
+	fmt.Fprint(out, EventsBanner(stack.Events.Bus, stack.Events.QueueURL))
 	if ready != nil {
 		ready <- at
 	}
@@ -143,6 +147,13 @@ Walk-through (copy and paste):
 %s
 Ctrl-C stops everything.
 `, base, sandbox, moto, table, basicAuth, WalkThrough(base, sandbox, basicAuth))
+}
+
+// EventsBanner says where the studio's events arrive locally.
+func EventsBanner(bus, queue string) string {
+	return fmt.Sprintf(`Events (UserLinked, UserUnlinked, ...) on bus %s, delivered by a rule to the SQS queue
+  %s
+`, bus, queue)
 }
 
 // WalkThrough is a shell script of the whole flow; a test runs it.

@@ -2,10 +2,19 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/tossgame/migration-server/shared/dev/devenv"
 )
@@ -89,5 +98,49 @@ func TestTheGuidesSampleClientLinksAgainstTheLocalServer(t *testing.T) {
 		if lines := strings.Split(strings.TrimSpace(string(out)), "\n"); lines[len(lines)-1] != want {
 			t.Fatalf("run %d printed %s, want the hash mapped", i+1, out)
 		}
+	}
+}
+
+// `make run` delivers the studio's events to the queue it prints: the walk-through's link and
+// unlink arrive there, in order, read with nothing but the printed addresses.
+func TestTheWalkThroughsEventsReachThePrintedQueue(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Fatal("curl is needed for this test: apt-get install curl")
+	}
+	s, at, banner := startLocal(t)
+	queue := regexp.MustCompile(`delivered by a rule to the SQS queue\n\s+(\S+)`).FindSubmatch(banner)
+	endpoint := regexp.MustCompile(`DynamoDB/Secrets (\S+)`).FindSubmatch(banner)
+	if queue == nil || endpoint == nil {
+		t.Fatalf("the banner names no queue or endpoint:\n%s", banner)
+	}
+	if out, err := exec.Command("bash", "-euo", "pipefail", "-c", WalkThrough(at.API, at.Sandbox, s.basicAuth)).CombinedOutput(); err != nil {
+		t.Fatalf("walk-through failed: %v\n%s", err, out)
+	}
+	ep := string(endpoint[1])
+	client := sqs.NewFromConfig(aws.Config{Region: devenv.Region, Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")},
+		func(o *sqs.Options) { o.BaseEndpoint = &ep })
+	var got []string
+	deadline := time.Now().Add(2 * time.Minute) // ends a broken run; the verdict waits on the events
+	for len(got) < 2 && time.Now().Before(deadline) {
+		out, err := client.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(string(queue[1])), MaxNumberOfMessages: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range out.Messages {
+			var ev struct {
+				DetailType string `json:"detail-type"`
+				Detail     struct {
+					UserKey string  `json:"userKey"`
+					Hash    *string `json:"hash"`
+				} `json:"detail"`
+			}
+			json.Unmarshal([]byte(aws.ToString(m.Body)), &ev)
+			got = append(got, fmt.Sprintf("%s %s %v", ev.DetailType, ev.Detail.UserKey, aws.ToString(ev.Detail.Hash)))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	want := []string{"UserLinked 443731104 demo-hash-1", "UserUnlinked 443731104 demo-hash-1"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("the queue holds %v, want %v", got, want)
 	}
 }

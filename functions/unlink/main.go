@@ -25,6 +25,7 @@ func main() {
 
 	secret := secrets.NewCache(secrets.NewClient(aws), cfg.SecretID, cfg.SecretTTL, secrets.ParseUnlink, log)
 	secret.OnFetch = func(ctx context.Context, f secrets.Fetch) { metrics.SecretFetchOutcome(ctx, "unlink", f.Outcome) }
-	svc := &migration.Service{Store: store.New(awsenv.DynamoDB(aws), cfg.Table), Log: log}
+	db := store.New(awsenv.DynamoDB(aws), cfg.Table, store.WithTombstoneTTL(cfg.TombstoneTTL))
+	svc := &migration.Service{Store: db, Log: log}
 	lambdarun.Start(httpapi.Unlink(svc, secrets.BasicAuth(secret), httpapi.Options{Log: log, Namespace: cfg.MetricsNamespace}))
 }

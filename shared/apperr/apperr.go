@@ -17,6 +17,10 @@ var (
 	ErrSandboxRefused = errors.New("links from the sandbox app are refused by this deployment")
 )
 
+// ErrUnlinkedMeanwhile: the user's unlink (or an operator's removal) committed after this link
+// began, so the link wrote nothing; the client must call appLogin() again (contract §10).
+var ErrUnlinkedMeanwhile = errors.New("the user was unlinked while this link was in flight")
+
 // InputError is a client mistake. Its message is written for the client, so it must never carry
 // secrets, codes or internals.
 type InputError struct{ Msg string }

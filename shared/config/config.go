@@ -13,6 +13,7 @@ import (
 
 	"github.com/tossgame/migration-server/shared/metrics"
 	"github.com/tossgame/migration-server/shared/migration"
+	"github.com/tossgame/migration-server/shared/store"
 	"github.com/tossgame/migration-server/shared/toss"
 )
 
@@ -34,10 +35,18 @@ type Config struct {
 	// REMOVE_TOSS_LOGIN_AT_LINK: after a link commits, end the user's Toss login
 	// (remove-by-access-token; default false).
 	RemoveTossLogin bool
+	// TombstoneTTL (TOMBSTONE_TTL, default 24h) is how long an unlink's tombstone keeps the
+	// userKey; it must outlast any link in flight (the link function's timeout).
+	TombstoneTTL time.Duration
+	EventBus     string // EVENT_BUS_NAME: the bus the events function publishes to
 }
 
 // DefaultMetricsNamespace is the metrics' namespace when METRICS_NAMESPACE is not set.
 const DefaultMetricsNamespace = metrics.DefaultNamespace
+
+// MinTombstoneTTL is the shortest TOMBSTONE_TTL accepted: well above the link function's 10 s
+// timeout, which bounds how long a link can be in flight.
+const MinTombstoneTTL = time.Minute
 
 // Getenv reads one variable (os.Getenv, or a map in tests).
 type Getenv func(string) string
@@ -52,20 +61,34 @@ const (
 	TableAndSecret
 	// Secret alone: the daily certificate check.
 	Secret
+	// EventBus alone: the events function, which reads the table's stream, not the table.
+	EventBus
 )
 
 // FromEnv reads and checks the settings.
 func FromEnv(env Getenv, needs Needs) (Config, error) {
 	var errs []error
 	c := Config{
-		Table:       env("TABLE_NAME"),
-		SecretID:    env("SECRET_ID"),
-		SecretTTL:   5 * time.Minute,
-		TossBaseURL: or(env("TOSS_API_BASE_URL"), toss.DefaultBaseURL),
+		Table:        env("TABLE_NAME"),
+		SecretID:     env("SECRET_ID"),
+		SecretTTL:    5 * time.Minute,
+		TossBaseURL:  or(env("TOSS_API_BASE_URL"), toss.DefaultBaseURL),
+		EventBus:     env("EVENT_BUS_NAME"),
+		TombstoneTTL: store.DefaultTombstoneTTL,
 
 		MetricsNamespace: or(env("METRICS_NAMESPACE"), DefaultMetricsNamespace),
 	}
-	if c.Table == "" && needs != Secret {
+	if needs == EventBus && c.EventBus == "" {
+		errs = append(errs, errors.New("EVENT_BUS_NAME is not set"))
+	}
+	if v := env("TOMBSTONE_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < MinTombstoneTTL {
+			errs = append(errs, fmt.Errorf("TOMBSTONE_TTL %q is not a duration of at least %v, like 24h", v, MinTombstoneTTL))
+		}
+		c.TombstoneTTL = d
+	}
+	if needs != EventBus && needs != Secret && c.Table == "" {
 		errs = append(errs, errors.New("TABLE_NAME is not set"))
 	}
 	if needs != Table && c.SecretID == "" {

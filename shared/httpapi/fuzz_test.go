@@ -88,7 +88,7 @@ func (d *fuzzDomain) Link(_ context.Context, hash, code, referrer string) error 
 	return nil
 }
 
-func (d *fuzzDomain) Unlink(_ context.Context, key int64) (bool, error) {
+func (d *fuzzDomain) Unlink(_ context.Context, key int64, _ string) (bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.calls++

@@ -68,6 +68,8 @@ func Classify(err error) Problem {
 		return Problem{http.StatusBadRequest, "SANDBOX_NOT_ALLOWED", "links from the sandbox app are not accepted here; use a sandbox deployment", "sandbox_refused"}
 	case errors.Is(err, apperr.ErrInvalidCode):
 		return Problem{http.StatusBadRequest, "INVALID_AUTHORIZATION_CODE", "the authorization code is expired or already used; call appLogin() again", "invalid_code"}
+	case errors.Is(err, apperr.ErrUnlinkedMeanwhile):
+		return Problem{http.StatusBadRequest, "INVALID_AUTHORIZATION_CODE", "the Toss user disconnected this service while linking; call appLogin() again", "unlinked_meanwhile"}
 	case errors.Is(err, apperr.ErrUnauthorized):
 		return Problem{http.StatusUnauthorized, "UNAUTHORIZED", "missing or wrong credentials", "unauthorized"}
 	case errors.Is(err, errMethod):

@@ -48,11 +48,11 @@ func (f *fakeDomain) Link(_ context.Context, hash, code, ref string) error {
 	return f.err
 }
 
-func (f *fakeDomain) Unlink(_ context.Context, key int64) (bool, error) {
+func (f *fakeDomain) Unlink(_ context.Context, key int64, ref string) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
-	f.gotUser = key
+	f.gotUser, f.gotRef = key, ref
 	return f.unlinked, f.err
 }
 
@@ -186,6 +186,7 @@ func TestErrorsMapToTheContractAndHideInternals(t *testing.T) {
 		{fmt.Errorf("x: %w: %s", apperr.ErrNotConfigured, secretish), answer{503, "SERVICE_UNAVAILABLE"}},
 		{fmt.Errorf("x: %w: %s", apperr.ErrTossUnavailable, secretish), answer{502, "TOSS_UNAVAILABLE"}},
 		{fmt.Errorf("x: %w: %s", apperr.ErrInvalidCode, secretish), answer{400, "INVALID_AUTHORIZATION_CODE"}},
+		{fmt.Errorf("x: %w: %s", apperr.ErrUnlinkedMeanwhile, secretish), answer{400, "INVALID_AUTHORIZATION_CODE"}},
 		{fmt.Errorf("x: %w: %s", apperr.ErrHashLinked, secretish), answer{409, "HASH_ALREADY_LINKED"}},
 		{fmt.Errorf("x: %w: %s", apperr.ErrUserLinked, secretish), answer{409, "USER_ALREADY_LINKED"}},
 		{fmt.Errorf("x: %w", context.DeadlineExceeded), answer{503, "SERVICE_UNAVAILABLE"}},
@@ -365,5 +366,39 @@ func TestLogsCarryNoRequestData(t *testing.T) {
 		if strings.Contains(buf.String(), s) {
 			t.Errorf("log contains %s: %s", s, buf.String())
 		}
+	}
+}
+
+// The studio hears the referrer with the unlink (contract §7): it reaches the domain as Toss
+// sent it, from the query or the body, unknown values included.
+func TestUnlinkPassesTossReferrerOnAsSent(t *testing.T) {
+	t.Parallel()
+	const value = "id:pw"
+	src := func(context.Context, bool) ([]string, error) { return []string{value}, nil }
+	cases := []struct{ name, method, query, body, want string }{
+		{"GET", "GET", "userKey=1&referrer=WITHDRAWAL_TERMS", "", "WITHDRAWAL_TERMS"},
+		{"GET with an unknown referrer", "GET", "userKey=1&referrer=Something_New", "", "Something_New"},
+		{"GET without one", "GET", "userKey=1", "", ""},
+		{"POST", "POST", "", `{"userKey":1,"referrer":"WITHDRAWAL_TOSS"}`, "WITHDRAWAL_TOSS"},
+		{"POST with a non-string referrer", "POST", "", `{"userKey":1,"referrer":5}`, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			d := &fakeDomain{}
+			resp, err := Unlink(d, src, opts())(context.Background(), unlinkReq(c.method, c.query, c.body, basic(value)))
+			check(t, c.name, resp, err, answer{200, ""})
+			if d.gotRef != c.want {
+				t.Errorf("referrer %q reached the domain, want %q", d.gotRef, c.want)
+			}
+		})
+	}
+}
+
+func TestAnUnlinkDuringTheLinkTellsTheClientToLogInAgain(t *testing.T) {
+	t.Parallel()
+	p := Classify(fmt.Errorf("link: %w", apperr.ErrUnlinkedMeanwhile))
+	if p.Status != 400 || p.Code != "INVALID_AUTHORIZATION_CODE" || !strings.Contains(p.Message, "appLogin()") {
+		t.Fatalf("%+v, want 400 INVALID_AUTHORIZATION_CODE telling the client to call appLogin() again", p)
 	}
 }

@@ -28,9 +28,9 @@ type Linker interface {
 	Link(ctx context.Context, hash, code, referrer string) error
 }
 
-// Unlinker removes a user's mapping.
+// Unlinker removes a user's mapping; referrer is what Toss sent, passed on to the studio.
 type Unlinker interface {
-	Unlink(ctx context.Context, userKey int64) (bool, error)
+	Unlink(ctx context.Context, userKey int64, referrer string) (bool, error)
 }
 
 // BasicAuthSource returns the Basic Auth values the callback accepts (the current one and,
@@ -111,7 +111,7 @@ func Unlink(svc Unlinker, auth BasicAuthSource, opt Options) Handler {
 			if badRequest != nil {
 				return nil, badRequest
 			}
-			removed, err := svc.Unlink(ctx, key)
+			removed, err := svc.Unlink(ctx, key, referrer)
 			if err != nil {
 				return nil, err
 			}

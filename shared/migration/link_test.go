@@ -37,14 +37,14 @@ func (s *scriptedStore) IsMapped(context.Context, string) (bool, error) {
 	return s.mapped[i], nil
 }
 
-func (s *scriptedStore) Link(context.Context, string, int64, map[string]string) error {
+func (s *scriptedStore) Link(context.Context, string, int64, time.Time, map[string]string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.links++
 	return s.linkErr
 }
 
-func (s *scriptedStore) Unlink(context.Context, int64) (string, error) { return "", nil }
+func (s *scriptedStore) Unlink(context.Context, int64, string) (string, error) { return "", nil }
 
 // scriptedToss answers Login with loginErr, and records RemoveAccess.
 type scriptedToss struct {

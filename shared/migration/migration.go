@@ -20,8 +20,10 @@ import (
 // Store keeps hash <-> userKey one to one (see package store).
 type Store interface {
 	IsMapped(ctx context.Context, hash string) (bool, error)
-	Link(ctx context.Context, hash string, userKey int64, profile map[string]string) error
-	Unlink(ctx context.Context, userKey int64) (hash string, err error)
+	// Link's started is when the link began, before its first Toss call: an unlink that
+	// committed since then wins (apperr.ErrUnlinkedMeanwhile).
+	Link(ctx context.Context, hash string, userKey int64, started time.Time, profile map[string]string) error
+	Unlink(ctx context.Context, userKey int64, referrer string) (hash string, err error)
 }
 
 // Toss logs a user in with an authorization code (see package toss). Login decrypts only the
@@ -56,6 +58,8 @@ type Service struct {
 	// DefaultTwinPauses when nil.
 	TwinPauses []time.Duration
 	Log        *slog.Logger
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
 }
 
 // Status reports whether hash is mapped.
@@ -110,6 +114,7 @@ func (s *Service) Link(ctx context.Context, hash, code, referrer string) error {
 		metrics.SetOutcome(ctx, "already_mapped")
 		return nil
 	}
+	started := s.now() // before the first Toss call: an unlink from here on wins
 	if s.VerifyHash {
 		ok, err := s.Toss.VerifyHash(ctx, hash)
 		if err != nil {
@@ -128,7 +133,7 @@ func (s *Service) Link(ctx context.Context, hash, code, referrer string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Store.Link(ctx, hash, userKey, keep(profile, s.Keep)); err != nil {
+	if err := s.Store.Link(ctx, hash, userKey, started, keep(profile, s.Keep)); err != nil {
 		return err
 	}
 	s.logger().InfoContext(ctx, "linked", "kept_fields", len(s.Keep))
@@ -188,9 +193,10 @@ func (s *Service) removeTossLogin(ctx context.Context, token string) {
 	}
 }
 
-// Unlink removes userKey's mapping; unknown users are fine (the callback may repeat).
-func (s *Service) Unlink(ctx context.Context, userKey int64) (bool, error) {
-	hash, err := s.Store.Unlink(ctx, userKey)
+// Unlink removes userKey's mapping and records the unlink, with Toss's referrer, for the studio;
+// unknown users are fine (the callback may repeat).
+func (s *Service) Unlink(ctx context.Context, userKey int64, referrer string) (bool, error) {
+	hash, err := s.Store.Unlink(ctx, userKey, referrer)
 	if err != nil {
 		return false, err
 	}
@@ -226,6 +232,13 @@ func ParseKeep(names []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
 }
 
 func (s *Service) logger() *slog.Logger {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/tossgame/migration-server/shared/apperr"
 )
@@ -15,15 +16,21 @@ type fakeStore struct {
 	linked  map[string]string
 	links   int
 	userKey int64
+	started time.Time
+	// referrer is what Unlink was given.
+	referrer string
 }
 
 func (s *fakeStore) IsMapped(context.Context, string) (bool, error) { return s.mapped, s.err }
-func (s *fakeStore) Link(_ context.Context, _ string, uk int64, p map[string]string) error {
+func (s *fakeStore) Link(_ context.Context, _ string, uk int64, started time.Time, p map[string]string) error {
 	s.links++
-	s.userKey, s.linked = uk, p
+	s.userKey, s.linked, s.started = uk, p, started
 	return nil
 }
-func (s *fakeStore) Unlink(context.Context, int64) (string, error) { return "", nil }
+func (s *fakeStore) Unlink(_ context.Context, _ int64, referrer string) (string, error) {
+	s.referrer = referrer
+	return "", nil
+}
 
 type fakeToss struct {
 	logins, verifies int
@@ -111,5 +118,51 @@ func TestParseKeepAllowsOnlyKnownFieldsAndNoWildcard(t *testing.T) {
 		if _, err := ParseKeep([]string{bad}); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// clockToss reads the service's clock when Toss is called, so a test can tell whether the link's
+// start was taken before the first Toss call.
+type clockToss struct {
+	fakeToss
+	now   func() time.Time
+	first time.Time
+}
+
+func (c *clockToss) stamp() {
+	if c.first.IsZero() {
+		c.first = c.now()
+	}
+}
+
+func (c *clockToss) Login(ctx context.Context, code, referrer string, fields []string) (int64, map[string]string, string, error) {
+	c.stamp()
+	return c.fakeToss.Login(ctx, code, referrer, fields)
+}
+
+func (c *clockToss) VerifyHash(ctx context.Context, hash string) (bool, error) {
+	c.stamp()
+	return c.fakeToss.VerifyHash(ctx, hash)
+}
+
+func TestLinkTakesItsStartBeforeTheFirstTossCall(t *testing.T) {
+	for _, verify := range []bool{false, true} {
+		var tick int64
+		now := func() time.Time { tick++; return time.Unix(1_700_000_000, tick) } // every read is later
+		st := &fakeStore{}
+		tc := &clockToss{fakeToss: fakeToss{real: true}, now: now}
+		if err := (&Service{Store: st, Toss: tc, VerifyHash: verify, Now: now}).Link(context.Background(), "h", "c", ""); err != nil {
+			t.Fatal(err)
+		}
+		if st.started.IsZero() || !st.started.Before(tc.first) {
+			t.Errorf("verify %v: the store got start %v, the first Toss call was at %v: want the start before it", verify, st.started, tc.first)
+		}
+	}
+}
+
+func TestUnlinkPassesTheReferrerToTheStore(t *testing.T) {
+	st := &fakeStore{}
+	if _, err := (&Service{Store: st}).Unlink(context.Background(), 7, "WITHDRAWAL_TERMS"); err != nil || st.referrer != "WITHDRAWAL_TERMS" {
+		t.Fatalf("store got referrer %q (%v), want WITHDRAWAL_TERMS", st.referrer, err)
 	}
 }

@@ -332,7 +332,7 @@ func TestAColdCacheOnAGoneSecretFailsClosedAndDoesNotAskOnEveryRequest(t *testin
 // unlinkDomain counts deletions: none may happen on a refused callback.
 type unlinkDomain struct{ calls atomic.Int32 }
 
-func (d *unlinkDomain) Unlink(context.Context, int64) (bool, error) {
+func (d *unlinkDomain) Unlink(context.Context, int64, string) (bool, error) {
 	d.calls.Add(1)
 	return false, nil
 }

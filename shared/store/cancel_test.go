@@ -25,25 +25,25 @@ import (
 
 // Reason codes, as DynamoDB names them in CancellationReasons.
 const (
-	ccf      = "ConditionalCheckFailed"
+	cxCcf    = "ConditionalCheckFailed"
 	conflict = "TransactionConflict"
-	none     = "None"
+	cxNone   = "None"
 )
 
 // reason is one entry of CancellationReasons; item is the old item DynamoDB returns with a
 // failed condition when ReturnValuesOnConditionCheckFailure is ALL_OLD (nil: not returned).
-type reason struct {
+type cxReason struct {
 	code string
 	item map[string]types.AttributeValue
 }
 
 // cancelled builds the error the SDK returns for a cancelled transaction.
-func cancelled(reasons ...reason) error {
+func cxCancelled(reasons ...cxReason) error {
 	rs := make([]types.CancellationReason, len(reasons))
 	codes := ""
 	for i, r := range reasons {
 		rs[i] = types.CancellationReason{Code: aws.String(r.code), Item: r.item}
-		if r.code == ccf {
+		if r.code == cxCcf {
 			rs[i].Message = aws.String("The conditional request failed")
 		}
 		if i > 0 {
@@ -58,7 +58,7 @@ func cancelled(reasons ...reason) error {
 
 // fakeDB answers TransactWriteItems from a script, in order (a nil answer commits the
 // transaction into items), and GetItem from items.
-type fakeDB struct {
+type cxFakeDB struct {
 	t       *testing.T
 	mu      sync.Mutex
 	script  []error
@@ -69,11 +69,11 @@ type fakeDB struct {
 	gets    int
 }
 
-func newFake(t *testing.T, script ...error) *fakeDB {
-	return &fakeDB{t: t, script: script, items: map[string]map[string]types.AttributeValue{}}
+func cxNewFake(t *testing.T, script ...error) *cxFakeDB {
+	return &cxFakeDB{t: t, script: script, items: map[string]map[string]types.AttributeValue{}}
 }
 
-func (f *fakeDB) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, _ ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+func (f *cxFakeDB) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, _ ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.writes = append(f.writes, in)
@@ -108,7 +108,7 @@ func (f *fakeDB) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWr
 	return &dynamodb.TransactWriteItemsOutput{}, nil
 }
 
-func (f *fakeDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+func (f *cxFakeDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.gets++
@@ -124,7 +124,7 @@ func pkOf(item map[string]types.AttributeValue) string {
 
 // Old items as the table holds them. The u# item carries contract §10's state too, so that
 // these fixtures read the same before and after the tombstone schema.
-func hashItem(hash string, userKey int64) map[string]types.AttributeValue {
+func cxHashItem(hash string, userKey int64) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
 		store.KeyAttribute: &types.AttributeValueMemberS{Value: hashPK(hash)},
 		"userKey":          &types.AttributeValueMemberN{Value: strconv.FormatInt(userKey, 10)},
@@ -148,40 +148,40 @@ const (
 )
 
 // stored reports whether the fake holds the whole mapping H <-> 7.
-func (f *fakeDB) stored() bool {
+func (f *cxFakeDB) stored() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return partnerOf(hashPK(linkHash), f.items[hashPK(linkHash)]) == "7" &&
 		partnerOf(userPK(linkUser), f.items[userPK(linkUser)]) == linkHash
 }
 
-func (f *fakeDB) calls() int {
+func (f *cxFakeDB) calls() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.writes)
 }
 
-func link(f *fakeDB) error {
-	return newRealStore(fakeRaw{f}, "table").Link(context.Background(), linkHash, linkUser)
+func link(f *cxFakeDB) error {
+	return newRealStore(cxFakeRaw{f}, "table").Link(context.Background(), linkHash, linkUser)
 }
 
 // fakeRaw lets the fake stand where the race suite's adapters want a rawDB; the store itself
 // calls only what store.DynamoDB declares.
-type fakeRaw struct{ *fakeDB }
+type cxFakeRaw struct{ *cxFakeDB }
 
-func (fakeRaw) PutItem(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+func (cxFakeRaw) PutItem(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
 	return nil, errors.New("fake: PutItem not scripted")
 }
-func (fakeRaw) DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+func (cxFakeRaw) DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
 	return nil, errors.New("fake: DeleteItem not scripted")
 }
-func (fakeRaw) TransactGetItems(context.Context, *dynamodb.TransactGetItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactGetItemsOutput, error) {
+func (cxFakeRaw) TransactGetItems(context.Context, *dynamodb.TransactGetItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactGetItemsOutput, error) {
 	return nil, errors.New("fake: TransactGetItems not scripted")
 }
 
 // Truthful answers.
 
-func wantSuccessStored(t *testing.T, f *fakeDB, err error) {
+func wantSuccessStored(t *testing.T, f *cxFakeDB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatalf("link: %v, want success", err)
@@ -191,7 +191,7 @@ func wantSuccessStored(t *testing.T, f *fakeDB, err error) {
 	}
 }
 
-func wantConflict(t *testing.T, f *fakeDB, err, label error) {
+func wantConflict(t *testing.T, f *cxFakeDB, err, label error) {
 	t.Helper()
 	if !errors.Is(err, label) {
 		t.Fatalf("link: %v, want %v", err, label)
@@ -203,7 +203,7 @@ func wantConflict(t *testing.T, f *fakeDB, err, label error) {
 
 // wantUnavailable: when the store cannot tell, it says so (503: the client may try again);
 // it never invents a conflict or a success.
-func wantUnavailable(t *testing.T, f *fakeDB, err error) {
+func wantUnavailable(t *testing.T, f *cxFakeDB, err error) {
 	t.Helper()
 	if !errors.Is(err, apperr.ErrUnavailable) || errors.Is(err, apperr.ErrHashLinked) || errors.Is(err, apperr.ErrUserLinked) {
 		t.Fatalf("link: %v, want ErrUnavailable and no conflict label", err)
@@ -213,8 +213,8 @@ func wantUnavailable(t *testing.T, f *fakeDB, err error) {
 // --- [CCF, CCF] ---
 
 func TestCancelBothConditionsFailOnThisVeryPair(t *testing.T) {
-	f := newFake(t, cancelled(reason{ccf, hashItem(linkHash, linkUser)}, reason{ccf, userItem(linkUser, linkHash)}))
-	f.items[hashPK(linkHash)], f.items[userPK(linkUser)] = hashItem(linkHash, linkUser), userItem(linkUser, linkHash)
+	f := cxNewFake(t, cxCancelled(cxReason{cxCcf, cxHashItem(linkHash, linkUser)}, cxReason{cxCcf, userItem(linkUser, linkHash)}))
+	f.items[hashPK(linkHash)], f.items[userPK(linkUser)] = cxHashItem(linkHash, linkUser), userItem(linkUser, linkHash)
 	err := link(f)
 	wantSuccessStored(t, f, err)
 	if f.calls() != 1 {
@@ -225,7 +225,7 @@ func TestCancelBothConditionsFailOnThisVeryPair(t *testing.T) {
 func TestCancelBothConditionsFailOnOtherMappings(t *testing.T) {
 	// The hash belongs to user 8 and user 7 to hash "other": both labels are true; the store
 	// must give one of them, commit nothing, and not retry a decided race.
-	f := newFake(t, cancelled(reason{ccf, hashItem(linkHash, 8)}, reason{ccf, userItem(linkUser, "other")}))
+	f := cxNewFake(t, cxCancelled(cxReason{cxCcf, cxHashItem(linkHash, 8)}, cxReason{cxCcf, userItem(linkUser, "other")}))
 	err := link(f)
 	if !errors.Is(err, apperr.ErrHashLinked) && !errors.Is(err, apperr.ErrUserLinked) {
 		t.Fatalf("link: %v, want HASH_ALREADY_LINKED or USER_ALREADY_LINKED", err)
@@ -242,12 +242,12 @@ func TestCancelBothConditionsFailWithoutOldItemsReadsBack(t *testing.T) {
 		hash, user map[string]types.AttributeValue
 		want       error // nil: success
 	}{
-		{"this very pair", hashItem(linkHash, linkUser), userItem(linkUser, linkHash), nil},
-		{"hash held by another user", hashItem(linkHash, 8), userItem(8, linkHash), apperr.ErrHashLinked},
-		{"user held by another hash", hashItem("other", linkUser), userItem(linkUser, "other"), apperr.ErrUserLinked},
+		{"this very pair", cxHashItem(linkHash, linkUser), userItem(linkUser, linkHash), nil},
+		{"hash held by another user", cxHashItem(linkHash, 8), userItem(8, linkHash), apperr.ErrHashLinked},
+		{"user held by another hash", cxHashItem("other", linkUser), userItem(linkUser, "other"), apperr.ErrUserLinked},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFake(t, cancelled(reason{ccf, nil}, reason{ccf, nil}))
+			f := cxNewFake(t, cxCancelled(cxReason{cxCcf, nil}, cxReason{cxCcf, nil}))
 			for _, it := range []map[string]types.AttributeValue{tc.hash, tc.user} {
 				f.items[pkOf(it)] = it
 			}
@@ -265,7 +265,7 @@ func TestCancelBothConditionsFailButTheReadBackFindsNothing(t *testing.T) {
 	// Both conditions failed, no old items came with the cancellation, and by the read-back an
 	// unlink has removed the pair. Nothing is stored, so "success" would be a lie: the truthful
 	// answers are a retry that stores it (scripted to succeed here) or "unavailable".
-	f := newFake(t, cancelled(reason{ccf, nil}, reason{ccf, nil}), nil)
+	f := cxNewFake(t, cxCancelled(cxReason{cxCcf, nil}, cxReason{cxCcf, nil}), nil)
 	err := link(f)
 	if errors.Is(err, apperr.ErrUnavailable) {
 		return
@@ -276,12 +276,12 @@ func TestCancelBothConditionsFailButTheReadBackFindsNothing(t *testing.T) {
 // --- one condition fails, the other item is fine ---
 
 func TestCancelHashConditionFails(t *testing.T) {
-	f := newFake(t, cancelled(reason{ccf, hashItem(linkHash, 8)}, reason{none, nil}))
+	f := cxNewFake(t, cxCancelled(cxReason{cxCcf, cxHashItem(linkHash, 8)}, cxReason{cxNone, nil}))
 	wantConflict(t, f, link(f), apperr.ErrHashLinked)
 }
 
 func TestCancelUserConditionFails(t *testing.T) {
-	f := newFake(t, cancelled(reason{none, nil}, reason{ccf, userItem(linkUser, "other")}))
+	f := cxNewFake(t, cxCancelled(cxReason{cxNone, nil}, cxReason{cxCcf, userItem(linkUser, "other")}))
 	wantConflict(t, f, link(f), apperr.ErrUserLinked)
 }
 
@@ -289,12 +289,12 @@ func TestCancelUserConditionFails(t *testing.T) {
 
 func TestCancelMixedReasonsWithAnotherUsersHashIsDecided(t *testing.T) {
 	// The hash belongs to user 8: whatever happens to u#7, this link cannot succeed.
-	f := newFake(t, cancelled(reason{ccf, hashItem(linkHash, 8)}, reason{conflict, nil}))
+	f := cxNewFake(t, cxCancelled(cxReason{cxCcf, cxHashItem(linkHash, 8)}, cxReason{conflict, nil}))
 	wantConflict(t, f, link(f), apperr.ErrHashLinked)
 }
 
 func TestCancelMixedReasonsWithAnotherHashsUserIsDecided(t *testing.T) {
-	f := newFake(t, cancelled(reason{conflict, nil}, reason{ccf, userItem(linkUser, "other")}))
+	f := cxNewFake(t, cxCancelled(cxReason{conflict, nil}, cxReason{cxCcf, userItem(linkUser, "other")}))
 	wantConflict(t, f, link(f), apperr.ErrUserLinked)
 }
 
@@ -302,10 +302,10 @@ func TestCancelMixedReasonsOnThisPairsHashIsRetried(t *testing.T) {
 	// h#H already points at user 7 (this pair), and u#7 is in another transaction (an unlink
 	// of this pair, or its twin link): nothing says the hash is taken by someone else, so a
 	// 409 would be false. The retry decides: here it finds the pair stored.
-	f := newFake(t,
-		cancelled(reason{ccf, hashItem(linkHash, linkUser)}, reason{conflict, nil}),
-		cancelled(reason{ccf, hashItem(linkHash, linkUser)}, reason{ccf, userItem(linkUser, linkHash)}))
-	f.items[hashPK(linkHash)], f.items[userPK(linkUser)] = hashItem(linkHash, linkUser), userItem(linkUser, linkHash)
+	f := cxNewFake(t,
+		cxCancelled(cxReason{cxCcf, cxHashItem(linkHash, linkUser)}, cxReason{conflict, nil}),
+		cxCancelled(cxReason{cxCcf, cxHashItem(linkHash, linkUser)}, cxReason{cxCcf, userItem(linkUser, linkHash)}))
+	f.items[hashPK(linkHash)], f.items[userPK(linkUser)] = cxHashItem(linkHash, linkUser), userItem(linkUser, linkHash)
 	err := link(f)
 	wantSuccessStored(t, f, err)
 	if f.calls() < 2 {
@@ -314,8 +314,8 @@ func TestCancelMixedReasonsOnThisPairsHashIsRetried(t *testing.T) {
 }
 
 func TestCancelMixedReasonsOnThisPairsUserIsRetried(t *testing.T) {
-	f := newFake(t,
-		cancelled(reason{conflict, nil}, reason{ccf, userItem(linkUser, linkHash)}),
+	f := cxNewFake(t,
+		cxCancelled(cxReason{conflict, nil}, cxReason{cxCcf, userItem(linkUser, linkHash)}),
 		nil)
 	err := link(f)
 	wantSuccessStored(t, f, err)
@@ -327,20 +327,20 @@ func TestCancelMixedReasonsOnThisPairsUserIsRetried(t *testing.T) {
 // --- transaction conflicts: retried, with the same conditions ---
 
 func TestCancelConflictOnTheHashIsRetried(t *testing.T) {
-	f := newFake(t, cancelled(reason{conflict, nil}, reason{none, nil}), nil)
+	f := cxNewFake(t, cxCancelled(cxReason{conflict, nil}, cxReason{cxNone, nil}), nil)
 	wantSuccessStored(t, f, link(f))
 	wantSameRetry(t, f)
 }
 
 func TestCancelConflictOnTheUserIsRetried(t *testing.T) {
-	f := newFake(t, cancelled(reason{none, nil}, reason{conflict, nil}), nil)
+	f := cxNewFake(t, cxCancelled(cxReason{cxNone, nil}, cxReason{conflict, nil}), nil)
 	wantSuccessStored(t, f, link(f))
 	wantSameRetry(t, f)
 }
 
 // wantSameRetry: a retry re-checks the very conditions the first attempt had, so retrying can
 // never break the 1:1 rule.
-func wantSameRetry(t *testing.T, f *fakeDB) {
+func wantSameRetry(t *testing.T, f *cxFakeDB) {
 	t.Helper()
 	if f.calls() != 2 {
 		t.Fatalf("%d transactions, want the first and one retry", f.calls())
@@ -351,8 +351,8 @@ func wantSameRetry(t *testing.T, f *fakeDB) {
 }
 
 func TestCancelConflictsUntilRetriesAreExhausted(t *testing.T) {
-	f := newFake(t)
-	f.repeat = cancelled(reason{conflict, nil}, reason{conflict, nil})
+	f := cxNewFake(t)
+	f.repeat = cxCancelled(cxReason{conflict, nil}, cxReason{conflict, nil})
 	err := link(f)
 	wantUnavailable(t, f, err)
 	if f.calls() < 2 {
@@ -364,11 +364,11 @@ func TestCancelConflictsUntilRetriesAreExhausted(t *testing.T) {
 }
 
 func TestCancelConflictRetryStopsWhenTheCallerGivesUp(t *testing.T) {
-	f := newFake(t)
-	f.repeat = cancelled(reason{conflict, nil}, reason{none, nil})
+	f := cxNewFake(t)
+	f.repeat = cxCancelled(cxReason{conflict, nil}, cxReason{cxNone, nil})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := newRealStore(fakeRaw{f}, "table").Link(ctx, linkHash, linkUser)
+	err := newRealStore(cxFakeRaw{f}, "table").Link(ctx, linkHash, linkUser)
 	wantUnavailable(t, f, err)
 	if f.calls() > 1 {
 		t.Fatalf("%d transactions after the caller's context ended, want at most 1", f.calls())
@@ -378,25 +378,25 @@ func TestCancelConflictRetryStopsWhenTheCallerGivesUp(t *testing.T) {
 // --- reasons that are not about the mapping ---
 
 func TestCancelForThrottlingIsUnavailable(t *testing.T) {
-	f := newFake(t, cancelled(reason{"ThrottlingError", nil}, reason{none, nil}))
-	f.repeat = cancelled(reason{"ThrottlingError", nil}, reason{none, nil})
+	f := cxNewFake(t, cxCancelled(cxReason{"ThrottlingError", nil}, cxReason{cxNone, nil}))
+	f.repeat = cxCancelled(cxReason{"ThrottlingError", nil}, cxReason{cxNone, nil})
 	wantUnavailable(t, f, link(f))
 }
 
 func TestTransactWriteErrorIsUnavailable(t *testing.T) {
-	f := newFake(t, errors.New("connection reset by peer"))
+	f := cxNewFake(t, errors.New("connection reset by peer"))
 	wantUnavailable(t, f, link(f))
 }
 
 // --- unlink ---
 
-func unlink(f *fakeDB) (string, error) {
-	return newRealStore(fakeRaw{f}, "table").Unlink(context.Background(), linkUser)
+func unlink(f *cxFakeDB) (string, error) {
+	return newRealStore(cxFakeRaw{f}, "table").Unlink(context.Background(), linkUser)
 }
 
 func TestCancelUnlinkConflictIsRetried(t *testing.T) {
-	f := newFake(t, cancelled(reason{conflict, nil}, reason{none, nil}), nil)
-	f.items[hashPK(linkHash)], f.items[userPK(linkUser)] = hashItem(linkHash, linkUser), userItem(linkUser, linkHash)
+	f := cxNewFake(t, cxCancelled(cxReason{conflict, nil}, cxReason{cxNone, nil}), nil)
+	f.items[hashPK(linkHash)], f.items[userPK(linkUser)] = cxHashItem(linkHash, linkUser), userItem(linkUser, linkHash)
 	hash, err := unlink(f)
 	if err != nil || hash != linkHash {
 		t.Fatalf("unlink: %q %v, want %q", hash, err, linkHash)
@@ -407,9 +407,9 @@ func TestCancelUnlinkConflictIsRetried(t *testing.T) {
 }
 
 func TestCancelUnlinkConflictsUntilRetriesAreExhausted(t *testing.T) {
-	f := newFake(t)
-	f.repeat = cancelled(reason{conflict, nil}, reason{none, nil})
-	f.items[hashPK(linkHash)], f.items[userPK(linkUser)] = hashItem(linkHash, linkUser), userItem(linkUser, linkHash)
+	f := cxNewFake(t)
+	f.repeat = cxCancelled(cxReason{conflict, nil}, cxReason{cxNone, nil})
+	f.items[hashPK(linkHash)], f.items[userPK(linkUser)] = cxHashItem(linkHash, linkUser), userItem(linkUser, linkHash)
 	if _, err := unlink(f); !errors.Is(err, apperr.ErrUnavailable) {
 		t.Fatalf("unlink: %v, want ErrUnavailable", err)
 	}

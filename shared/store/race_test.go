@@ -18,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -40,10 +41,10 @@ type realStore struct{ t *store.Table }
 func newRealStore(db rawDB, table string) mappingStore { return realStore{store.New(db, table)} }
 
 func (s realStore) Link(ctx context.Context, hash string, userKey int64) error {
-	return s.t.Link(ctx, hash, userKey, nil)
+	return s.t.Link(ctx, hash, userKey, time.Now(), nil)
 }
 func (s realStore) Unlink(ctx context.Context, userKey int64) (string, error) {
-	return s.t.Unlink(ctx, userKey)
+	return s.t.Unlink(ctx, userKey, "UNLINK")
 }
 func (s realStore) IsMapped(ctx context.Context, hash string) (bool, error) {
 	return s.t.IsMapped(ctx, hash)
@@ -112,8 +113,8 @@ func partnerOf(pk string, item map[string]types.AttributeValue) string {
 		return "(h# item without a userKey)"
 	}
 	h, hasHash := item["hash"].(*types.AttributeValueMemberS)
-	switch state, hasState := item["state"].(*types.AttributeValueMemberS); {
-	case hasState && state.Value != "linked":
+	switch readState, hasState := item["state"].(*types.AttributeValueMemberS); {
+	case hasState && readState.Value != "linked":
 		return ""
 	case hasState && !hasHash:
 		return "(linked u# item without a hash)"
@@ -195,7 +196,7 @@ func (v *violations) report(t *testing.T) {
 // unlink of that user was in flight in between. With f = finished read before the first read
 // and s = started read after the last: s == f means every unlink started by then had returned
 // before the first read began.
-type clock struct{ started, finished atomic.Int64 }
+type raceClock struct{ started, finished atomic.Int64 }
 
 type marks map[int64]int64 // user -> finished, read before a read
 
@@ -208,7 +209,7 @@ type round struct {
 	s      mappingStore
 	hashes []string
 	users  []int64
-	clocks map[int64]*clock
+	clocks map[int64]*raceClock
 	v      *violations
 
 	mu   sync.Mutex
@@ -224,9 +225,9 @@ type obs struct {
 
 func newRound(ctx context.Context, e raceEnv, s mappingStore, v *violations, hashes []string, users []int64) *round {
 	r := &round{ctx: ctx, db: e.db, table: e.table, s: s, hashes: hashes, users: users,
-		clocks: map[int64]*clock{}, v: v, seen: map[string]obs{}}
+		clocks: map[int64]*raceClock{}, v: v, seen: map[string]obs{}}
 	for _, u := range users {
-		r.clocks[u] = &clock{}
+		r.clocks[u] = &raceClock{}
 	}
 	return r
 }
@@ -748,7 +749,7 @@ func (c *crashDB) TransactGetItems(ctx context.Context, in *dynamodb.TransactGet
 }
 
 // state is the mapping view of some keys (pk -> partner, "" none), read after the fact.
-func state(ctx context.Context, e raceEnv, pks ...string) (map[string]string, error) {
+func readState(ctx context.Context, e raceEnv, pks ...string) (map[string]string, error) {
 	m := map[string]string{}
 	for _, pk := range pks {
 		out, err := e.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &e.table, Key: keyOf(pk), ConsistentRead: aws.Bool(true)})
@@ -803,14 +804,14 @@ func crashLinks(ctx context.Context, e raceEnv, kind storeKind, v *violations) {
 				}
 				pks = append(pks, hashPK(eh), userPK(eu))
 			}
-			before, err := state(ctx, e, pks...)
+			before, err := readState(ctx, e, pks...)
 			if err != nil {
 				v.add(kindError, "%s: %v", su.name, err)
 				return
 			}
 			c := &crashDB{db: e.db, allow: k}
 			linkErr := kind.new(c, e.table).Link(ctx, hash, user)
-			after, err := state(ctx, e, pks...)
+			after, err := readState(ctx, e, pks...)
 			if err != nil {
 				v.add(kindError, "%s: %v", su.name, err)
 				return
@@ -855,7 +856,7 @@ func crashUnlinks(ctx context.Context, e raceEnv, kind storeKind, v *violations)
 		}
 		c := &crashDB{db: e.db, allow: k}
 		_, unlinkErr := kind.new(c, e.table).Unlink(ctx, user)
-		after, err := state(ctx, e, hashPK(hash), userPK(user))
+		after, err := readState(ctx, e, hashPK(hash), userPK(user))
 		if err != nil {
 			v.add(kindError, "%v", err)
 			return

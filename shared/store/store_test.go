@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -71,7 +72,24 @@ func consistent(t *testing.T, db *dynamodb.Client, table string) map[string]stri
 				t.Errorf("hash item %s has no matching userKey item", pk)
 			}
 			pairs[pk[2:]] = uk
+		case strings.HasPrefix(pk, "u#") && state(it) == store.StateUnlinked:
+			// A tombstone: the userKey, the unlinked hash, referrer and times, nothing else.
+			for a := range it {
+				switch a {
+				case "pk", "state", "unlinkedHash", "referrer", "at", "expiresAt":
+				default:
+					t.Errorf("tombstone %s holds %s", pk, a)
+				}
+			}
+			if h, ok := it["unlinkedHash"].(*types.AttributeValueMemberS); ok {
+				if fwd, ok := all["h#"+h.Value]; ok && fwd["userKey"].(*types.AttributeValueMemberN).Value == pk[2:] {
+					t.Errorf("tombstone %s still has its hash item", pk)
+				}
+			}
 		case strings.HasPrefix(pk, "u#"):
+			if state(it) != store.StateLinked {
+				t.Errorf("user item %s is in state %q", pk, state(it))
+			}
 			h := it["hash"].(*types.AttributeValueMemberS).Value
 			fwd, ok := all["h#"+h]
 			if !ok || fwd["userKey"].(*types.AttributeValueMemberN).Value != pk[2:] {
@@ -84,6 +102,13 @@ func consistent(t *testing.T, db *dynamodb.Client, table string) map[string]stri
 	return pairs
 }
 
+func state(it map[string]types.AttributeValue) string {
+	if v, ok := it["state"].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
 func TestLinkIsOneToOneAndIdempotent(t *testing.T) {
 	t.Parallel()
 	s, db, table := newTable(t)
@@ -92,7 +117,7 @@ func TestLinkIsOneToOneAndIdempotent(t *testing.T) {
 	if ok, err := s.IsMapped(ctx, "hash-a"); err != nil || ok {
 		t.Fatalf("unknown hash: %v %v", ok, err)
 	}
-	if err := s.Link(ctx, "hash-a", 1001, nil); err != nil {
+	if err := s.Link(ctx, "hash-a", 1001, time.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
 	if ok, _ := s.IsMapped(ctx, "hash-a"); !ok {
@@ -103,13 +128,13 @@ func TestLinkIsOneToOneAndIdempotent(t *testing.T) {
 	}
 	before := items(t, db, table)
 
-	if err := s.Link(ctx, "hash-a", 1001, nil); err != nil {
+	if err := s.Link(ctx, "hash-a", 1001, time.Now(), nil); err != nil {
 		t.Fatalf("the same pair again must succeed: %v", err)
 	}
-	if err := s.Link(ctx, "hash-a", 2002, nil); !errors.Is(err, apperr.ErrHashLinked) {
+	if err := s.Link(ctx, "hash-a", 2002, time.Now(), nil); !errors.Is(err, apperr.ErrHashLinked) {
 		t.Fatalf("hash taken by another user: %v, want ErrHashLinked", err)
 	}
-	if err := s.Link(ctx, "hash-b", 1001, nil); !errors.Is(err, apperr.ErrUserLinked) {
+	if err := s.Link(ctx, "hash-b", 1001, time.Now(), nil); !errors.Is(err, apperr.ErrUserLinked) {
 		t.Fatalf("user taken by another hash: %v, want ErrUserLinked", err)
 	}
 	after := items(t, db, table)
@@ -126,39 +151,41 @@ func TestUnlinkRemovesEveryTraceAndRepeatsQuietly(t *testing.T) {
 	t.Parallel()
 	s, db, table := newTable(t)
 	ctx := context.Background()
-	if err := s.Link(ctx, "hash-p", 7, map[string]string{"name": "홍길동", "birthday": "19930324"}); err != nil {
+	if err := s.Link(ctx, "hash-p", 7, time.Now(), map[string]string{"name": "홍길동", "birthday": "19930324"}); err != nil {
 		t.Fatal(err)
 	}
 	m, err := s.Get(ctx, "hash-p")
 	if err != nil || m == nil || m.UserKey != 7 || m.Profile["name"] != "홍길동" || m.LinkedAt == "" {
 		t.Fatalf("stored mapping %+v %v", m, err)
 	}
-	if err := s.Link(ctx, "hash-q", 8, nil); err != nil {
+	if err := s.Link(ctx, "hash-q", 8, time.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
 
-	hash, err := s.Unlink(ctx, 7)
+	hash, err := s.Unlink(ctx, 7, "UNLINK")
 	if err != nil || hash != "hash-p" {
 		t.Fatalf("unlink: %q %v", hash, err)
 	}
 	if ok, _ := s.IsMapped(ctx, "hash-p"); ok {
 		t.Fatal("status still true after unlink")
 	}
-	for pk := range items(t, db, table) {
-		if pk == "h#hash-p" || pk == "u#7" {
-			t.Errorf("%s survived the unlink", pk)
-		}
+	all := items(t, db, table)
+	if _, ok := all["h#hash-p"]; ok {
+		t.Error("the hash item survived the unlink")
+	}
+	if st := state(all["u#7"]); st != store.StateUnlinked {
+		t.Errorf("the user item is %q after the unlink, want the tombstone", st)
 	}
 	if ok, _ := s.IsMapped(ctx, "hash-q"); !ok {
 		t.Fatal("unlink touched another user's mapping")
 	}
 	for _, uk := range []int64{7, 0, 999} {
-		if hash, err := s.Unlink(ctx, uk); err != nil || hash != "" {
+		if hash, err := s.Unlink(ctx, uk, "UNLINK"); err != nil || hash != "" {
 			t.Errorf("unlink of absent %d: %q %v", uk, hash, err)
 		}
 	}
 	// After an unlink, both sides are free again.
-	if err := s.Link(ctx, "hash-p", 9, nil); err != nil {
+	if err := s.Link(ctx, "hash-p", 9, time.Now(), nil); err != nil {
 		t.Fatalf("relink the hash to another user: %v", err)
 	}
 	consistent(t, db, table)
@@ -203,7 +230,7 @@ func TestConcurrentLinksOfOneHashLetExactlyOneUserIn(t *testing.T) {
 	ctx := context.Background()
 	for rep := range repetitions {
 		hash := "contended-" + strconv.Itoa(rep)
-		errs := race(32, func(i int) error { return s.Link(ctx, hash, int64(rep*100+i+1), nil) })
+		errs := race(32, func(i int) error { return s.Link(ctx, hash, int64(rep*100+i+1), time.Now(), nil) })
 		if ok, conflict := count(errs, apperr.ErrHashLinked); ok != 1 || conflict != 31 {
 			t.Fatalf("rep %d: %d succeeded and %d got HASH_ALREADY_LINKED, want 1 and 31: %v", rep, ok, conflict, errs)
 		}
@@ -218,7 +245,7 @@ func TestConcurrentLinksOfOneUserLetExactlyOneHashIn(t *testing.T) {
 	s, db, table := newTable(t)
 	ctx := context.Background()
 	for rep := range repetitions {
-		errs := race(32, func(i int) error { return s.Link(ctx, fmt.Sprintf("h-%d-%d", rep, i), int64(rep+1), nil) })
+		errs := race(32, func(i int) error { return s.Link(ctx, fmt.Sprintf("h-%d-%d", rep, i), int64(rep+1), time.Now(), nil) })
 		if ok, conflict := count(errs, apperr.ErrUserLinked); ok != 1 || conflict != 31 {
 			t.Fatalf("rep %d: %d succeeded and %d got USER_ALREADY_LINKED, want 1 and 31: %v", rep, ok, conflict, errs)
 		}
@@ -236,11 +263,11 @@ func TestLinksRacingUnlinksLeaveNoHalfMapping(t *testing.T) {
 		user := int64(500 + rep)
 		errs := race(16, func(i int) error {
 			if i%2 == 0 {
-				_, err := s.Unlink(ctx, user)
+				_, err := s.Unlink(ctx, user, "UNLINK")
 				return err
 			}
-			err := s.Link(ctx, fmt.Sprintf("r-%d-%d", rep, i), user, nil)
-			if errors.Is(err, apperr.ErrUserLinked) || errors.Is(err, apperr.ErrHashLinked) {
+			err := s.Link(ctx, fmt.Sprintf("r-%d-%d", rep, i), user, time.Now(), nil)
+			if errors.Is(err, apperr.ErrUserLinked) || errors.Is(err, apperr.ErrHashLinked) || errors.Is(err, apperr.ErrUnlinkedMeanwhile) {
 				return nil // losing the race is a correct answer
 			}
 			return err

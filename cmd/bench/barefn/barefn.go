@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
@@ -45,8 +46,12 @@ func GetHash(ctx context.Context, db DynamoDB, table, hash string) error {
 	return err
 }
 
-// Unlink is store.Unlink's GetItem and TransactWriteItems.
-func Unlink(ctx context.Context, db DynamoDB, table string, userKey int64) error {
+// Referrer is the fixtures' unlink referrer (events/unlink-get.json).
+const Referrer = "UNLINK"
+
+// Unlink is store.Unlink's GetItem and TransactWriteItems for a linked user, at now: the
+// tombstone over the user's item and the delete of the hash's.
+func Unlink(ctx context.Context, db DynamoDB, table string, userKey int64, referrer string, now time.Time) error {
 	uk := strconv.FormatInt(userKey, 10)
 	userItem := map[string]types.AttributeValue{keyAttribute: &types.AttributeValueMemberS{Value: "u#" + uk}}
 	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: userItem, ConsistentRead: aws.Bool(true)})
@@ -57,14 +62,20 @@ func Unlink(ctx context.Context, db DynamoDB, table string, userKey int64) error
 	if h == nil {
 		return errors.New("no hash in the item")
 	}
+	str := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+	tomb := map[string]types.AttributeValue{
+		keyAttribute: str("u#" + uk), "state": str("unlinked"), "unlinkedHash": str(h.Value), "referrer": str(referrer),
+		"at":        str(now.UTC().Format("2006-01-02T15:04:05.000000000Z")),
+		"expiresAt": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Add(24*time.Hour).Unix()+1, 10)},
+	}
 	_, err = db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Delete: &types.Delete{TableName: aws.String(table), Key: userItem,
-			ConditionExpression:       aws.String("#h = :h"),
-			ExpressionAttributeNames:  map[string]string{"#h": "hash"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":h": &types.AttributeValueMemberS{Value: h.Value}}}},
+		{Put: &types.Put{TableName: aws.String(table), Item: tomb,
+			ConditionExpression:       aws.String("(#state = :linked OR attribute_not_exists(#state)) AND #hash = :h"),
+			ExpressionAttributeNames:  map[string]string{"#state": "state", "#hash": "hash"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":linked": str("linked"), ":h": str(h.Value)}}},
 		{Delete: &types.Delete{TableName: aws.String(table),
-			Key:                       map[string]types.AttributeValue{keyAttribute: &types.AttributeValueMemberS{Value: "h#" + h.Value}},
-			ConditionExpression:       aws.String("#u = :u"),
+			Key:                       map[string]types.AttributeValue{keyAttribute: str("h#" + h.Value)},
+			ConditionExpression:       aws.String("attribute_not_exists(" + keyAttribute + ") OR #u = :u"),
 			ExpressionAttributeNames:  map[string]string{"#u": "userKey"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":u": &types.AttributeValueMemberN{Value: uk}}}},
 	}})
@@ -93,7 +104,7 @@ func Serve(db DynamoDB, readSecret func(context.Context) error) {
 				}
 				read = true
 			}
-			return Unlink(ctx, db, table, UserKey)
+			return Unlink(ctx, db, table, UserKey, Referrer, time.Now())
 		}
 	default:
 		fmt.Fprintf(os.Stderr, "barefn: BARE_CALLS=%q: want status, link or unlink (unlink needs the secrets variant)\n", fn)

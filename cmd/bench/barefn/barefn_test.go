@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -23,6 +24,11 @@ func (r *recorder) GetItem(_ context.Context, in *dynamodb.GetItemInput, _ ...fu
 	}}, nil
 }
 
+func (r *recorder) PutItem(_ context.Context, in *dynamodb.PutItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	r.calls = append(r.calls, in)
+	return &dynamodb.PutItemOutput{}, nil
+}
+
 func (r *recorder) TransactWriteItems(_ context.Context, in *dynamodb.TransactWriteItemsInput, _ ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
 	r.calls = append(r.calls, in)
 	return &dynamodb.TransactWriteItemsOutput{}, nil
@@ -32,6 +38,7 @@ func (r *recorder) TransactWriteItems(_ context.Context, in *dynamodb.TransactWr
 func TestTheBareCallsSendExactlyWhatTheStoreSends(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
+	at := time.Date(2026, 12, 1, 9, 30, 0, 123456789, time.UTC)
 	for _, c := range []struct {
 		name        string
 		bare, store func(*recorder) error
@@ -40,8 +47,11 @@ func TestTheBareCallsSendExactlyWhatTheStoreSends(t *testing.T) {
 			func(r *recorder) error { return barefn.GetHash(ctx, r, "t", barefn.Hash) },
 			func(r *recorder) error { _, err := store.New(r, "t").IsMapped(ctx, barefn.Hash); return err }},
 		{"unlink: the user's item, then the pair's delete",
-			func(r *recorder) error { return barefn.Unlink(ctx, r, "t", barefn.UserKey) },
-			func(r *recorder) error { _, err := store.New(r, "t").Unlink(ctx, barefn.UserKey); return err }},
+			func(r *recorder) error { return barefn.Unlink(ctx, r, "t", barefn.UserKey, barefn.Referrer, at) },
+			func(r *recorder) error {
+				_, err := store.New(r, "t", store.WithClock(func() time.Time { return at })).Unlink(ctx, barefn.UserKey, barefn.Referrer)
+				return err
+			}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -32,6 +33,7 @@ import (
 	"github.com/tossgame/migration-server/shared/config"
 	"github.com/tossgame/migration-server/shared/dev/ddblocal"
 	"github.com/tossgame/migration-server/shared/dev/devcert"
+	"github.com/tossgame/migration-server/shared/dev/streams"
 	"github.com/tossgame/migration-server/shared/dev/tosssim"
 	"github.com/tossgame/migration-server/shared/secrets"
 	"github.com/tossgame/migration-server/shared/store"
@@ -150,6 +152,9 @@ func (m *Moto) Environ() []string {
 	return []string{
 		"AWS_ENDPOINT_URL_DYNAMODB=" + m.Endpoint,
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + m.Secrets,
+		"AWS_ENDPOINT_URL_DYNAMODB_STREAMS=" + m.StreamsEndpoint(),
+		"AWS_ENDPOINT_URL_EVENTBRIDGE=" + m.EventsEndpoint(),
+		"AWS_ENDPOINT_URL_SQS=" + m.SQSEndpoint(),
 		"AWS_REGION=" + Region,
 		"AWS_ACCESS_KEY_ID=test",
 		"AWS_SECRET_ACCESS_KEY=test",
@@ -178,12 +183,23 @@ func CreateTable(ctx context.Context, db *dynamodb.Client, name string) error {
 		BillingMode:          types.BillingModePayPerRequest,
 		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(store.KeyAttribute), AttributeType: types.ScalarAttributeTypeS}},
 		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String(store.KeyAttribute), KeyType: types.KeyTypeHash}},
+		StreamSpecification:  streamSpec(),
 	})
 	var inUse *types.ResourceInUseException
 	if errors.As(err, &inUse) {
 		return nil
 	}
+	if err != nil {
+		return err
+	}
+	_, err = db.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{TableName: &name,
+		TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String(store.TTLAttribute), Enabled: aws.Bool(true)}})
 	return err
+}
+
+// streamSpec is the template's StreamSpecification: the events need both images.
+func streamSpec() *types.StreamSpecification {
+	return &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewAndOldImages}
 }
 
 // PutSecret creates (or replaces the value of) a JSON secret and returns its ARN.
@@ -219,6 +235,8 @@ type Stack struct {
 	Doc       secrets.Document
 	DB        *dynamodb.Client
 	SM        *secretsmanager.Client
+	// Events is the local events path (Options.Events), nil without it.
+	Events *EventsStack
 
 	ownMoto bool
 	dir     string
@@ -234,6 +252,12 @@ type Options struct {
 	Secret      string
 	BasicAuth   string // default DefaultBasicAuth; use NoBasicAuth for none
 	Dir         string // where to write the CA file; default a new temporary folder
+	// Events starts the local events path: a bus, a rule to a queue, and the stream poller
+	// running functions/events' handler (docs/events.md).
+	Events     bool
+	EventBus   string                                // the bus's name; default the table's
+	WrapEvents func(streams.Handler) streams.Handler // wraps the handler, for fault tests
+	EventsLog  *slog.Logger                          // the poller's and handler's log; default slog.Default()
 }
 
 // NoBasicAuth asks for a secret without an unlinkBasicAuth value.
@@ -309,6 +333,15 @@ func Start(ctx context.Context, opt Options) (*Stack, error) {
 	if err := os.WriteFile(s.CAFile, s.CA.CertPEM(), 0o600); err != nil {
 		return nil, err
 	}
+	if opt.Events {
+		log := opt.EventsLog
+		if log == nil {
+			log = slog.Default()
+		}
+		if err := s.startEvents(ctx, opt, log); err != nil {
+			return nil, fmt.Errorf("start the events path: %w", err)
+		}
+	}
 	ok = true
 	return s, nil
 }
@@ -335,7 +368,11 @@ func (s *Stack) Getenv(name string) string {
 
 // Environ is the environment of a function process (the bootstrap binary) using this stack.
 func (s *Stack) Environ() []string {
-	return append(s.Moto.Environ(),
+	env := s.Moto.Environ()
+	if s.Events != nil {
+		env = append(env, "EVENT_BUS_NAME="+s.Events.Bus)
+	}
+	return append(env,
 		"TABLE_NAME="+s.Table,
 		"SECRET_ID="+s.SecretID,
 		"TOSS_API_BASE_URL="+s.Sim.APIURL(),
@@ -350,6 +387,7 @@ func (s *Stack) Environ() []string {
 
 // Close stops what Start started.
 func (s *Stack) Close() {
+	s.Events.Close()
 	if s.Sim != nil {
 		s.Sim.Close()
 	}

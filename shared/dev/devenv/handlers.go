@@ -52,6 +52,6 @@ func Link(c config.Config, log *slog.Logger, db store.DynamoDB, sm secrets.Sourc
 func Unlink(c config.Config, log *slog.Logger, db store.DynamoDB, sm secrets.Source) httpapi.Handler {
 	secret := secrets.NewCache(sm, c.SecretID, c.SecretTTL, secrets.ParseUnlink, log)
 	secret.OnFetch = func(ctx context.Context, f secrets.Fetch) { metrics.SecretFetchOutcome(ctx, "unlink", f.Outcome) }
-	svc := &migration.Service{Store: store.New(db, c.Table), Log: log}
+	svc := &migration.Service{Store: store.New(db, c.Table, store.WithTombstoneTTL(c.TombstoneTTL)), Log: log}
 	return httpapi.Unlink(svc, secrets.BasicAuth(secret), httpapi.Options{Log: log, Namespace: c.MetricsNamespace})
 }
