@@ -23,6 +23,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -48,6 +49,8 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	// The function's output (copied by the harness) and our own lines share stderr.
+	stderr = &syncWriter{w: stderr}
 	fs := flag.NewFlagSet("invoke", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var events, env listFlag
@@ -153,4 +156,16 @@ func writePayload(w io.Writer, p []byte) {
 	if len(p) == 0 || p[len(p)-1] != '\n' {
 		io.WriteString(w, "\n")
 	}
+}
+
+// syncWriter lets several goroutines write one stream.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }

@@ -116,7 +116,7 @@ func run(ctx context.Context, s settings, out *os.File, ready chan<- endpoints) 
 	if at.Page != "" {
 		fmt.Fprintf(out, "\nMini-app page (plays the client in a browser): %s\n", at.Page)
 	}
-	fmt.Fprint(out, Banner(at.API, at.Sandbox, stack.Moto.Endpoint, stack.Table, s.basicAuth))
+	fmt.Fprint(out, Banner(at.API, at.Sandbox, stack.Moto.Endpoint, stack.Moto.SQSEndpoint(), stack.Table, s.basicAuth))
 	fmt.Fprint(out, EventsBanner(stack.Events.Bus, stack.Events.QueueURL))
 	if ready != nil {
 		ready <- at
@@ -135,18 +135,19 @@ func run(ctx context.Context, s settings, out *os.File, ready chan<- endpoints) 
 }
 
 // Banner is what `make run` prints: where things are, and a walk-through that works as printed.
-func Banner(base, sandbox, moto, table, basicAuth string) string {
+func Banner(base, sandbox, dynamo, moto, table, basicAuth string) string {
 	return fmt.Sprintf(`
 Toss login -> game login migration server, running locally
   API              %s   (status, link, unlink as in template.yaml)
   Toss simulator   %s/sandbox/authorize   (mints authorization codes)
-  DynamoDB/Secrets %s   (table %s)
+  DynamoDB         %s   (table %s)
+  moto_server      %s   (Secrets Manager, EventBridge, SQS)
   unlink Basic Auth value: %s
 
 Walk-through (copy and paste):
 %s
 Ctrl-C stops everything.
-`, base, sandbox, moto, table, basicAuth, WalkThrough(base, sandbox, basicAuth))
+`, base, sandbox, dynamo, table, moto, basicAuth, WalkThrough(base, sandbox, basicAuth))
 }
 
 // EventsBanner says where the studio's events arrive locally.

@@ -109,7 +109,7 @@ func TestTheWalkThroughsEventsReachThePrintedQueue(t *testing.T) {
 	}
 	s, at, banner := startLocal(t)
 	queue := regexp.MustCompile(`delivered by a rule to the SQS queue\n\s+(\S+)`).FindSubmatch(banner)
-	endpoint := regexp.MustCompile(`DynamoDB/Secrets (\S+)`).FindSubmatch(banner)
+	endpoint := regexp.MustCompile(`moto_server\s+(\S+)`).FindSubmatch(banner)
 	if queue == nil || endpoint == nil {
 		t.Fatalf("the banner names no queue or endpoint:\n%s", banner)
 	}

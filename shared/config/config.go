@@ -91,7 +91,7 @@ func FromEnv(env Getenv, needs Needs) (Config, error) {
 	if needs != EventBus && needs != Secret && c.Table == "" {
 		errs = append(errs, errors.New("TABLE_NAME is not set"))
 	}
-	if needs != Table && c.SecretID == "" {
+	if (needs == TableAndSecret || needs == Secret) && c.SecretID == "" {
 		errs = append(errs, errors.New("SECRET_ID is not set"))
 	}
 	if v := env("SECRET_TTL"); v != "" {

@@ -143,6 +143,8 @@ func TestEveryRequestCountsItsOutcomeOnItsOwnLine(t *testing.T) {
 		{"a user linked to another hash", link(&fakeDomain{err: wrap(apperr.ErrUserLinked)}), linkReq, "link", 409, "user_conflict", ""},
 		{"a spent code", link(&fakeDomain{err: wrap(apperr.ErrInvalidCode)}), linkReq, "link", 400, "invalid_code", ""},
 		{"Toss down", link(&fakeDomain{err: wrap(apperr.ErrTossUnavailable)}), linkReq, "link", 502, "toss_unavailable", ""},
+		{"a sandbox link refused", link(&fakeDomain{err: wrap(apperr.ErrSandboxRefused)}), linkReq, "link", 400, "sandbox_refused", ""},
+		{"an unlink won over the link", link(&fakeDomain{err: wrap(apperr.ErrUnlinkedMeanwhile)}), linkReq, "link", 400, "unlinked_meanwhile", ""},
 		{"a broken secret", link(&fakeDomain{err: wrap(apperr.ErrNotConfigured)}), linkReq, "link", 503, "config_fault", ""},
 		{"the store down", link(&fakeDomain{err: wrap(apperr.ErrUnavailable)}), linkReq, "link", 503, "unavailable", ""},
 		{"a link without a code", link(&fakeDomain{}), request("POST", `{"hash":"h"}`), "link", 400, "invalid_request", ""},
@@ -296,7 +298,8 @@ func TestEveryAppErrorHasADocumentedOutcome(t *testing.T) {
 		"ErrHashLinked": apperr.ErrHashLinked, "ErrUserLinked": apperr.ErrUserLinked,
 		"ErrInvalidCode": apperr.ErrInvalidCode, "ErrTossUnavailable": apperr.ErrTossUnavailable,
 		"ErrUnavailable": apperr.ErrUnavailable, "ErrNotConfigured": apperr.ErrNotConfigured,
-		"ErrUnauthorized": apperr.ErrUnauthorized,
+		"ErrUnauthorized": apperr.ErrUnauthorized, "ErrSandboxRefused": apperr.ErrSandboxRefused,
+		"ErrUnlinkedMeanwhile": apperr.ErrUnlinkedMeanwhile,
 	}
 	f, err := parser.ParseFile(token.NewFileSet(), "../apperr/apperr.go", nil, 0)
 	if err != nil {

@@ -531,11 +531,11 @@ func (r *round) final() map[string]string {
 	return pairs
 }
 
-// linkAnswerOK: the answers a racing link may give. ErrInvalidCode is the answer of a link that
-// an unlink of its user overtook (contract §10: the unlink wins).
+// linkAnswerOK: the answers a racing link may give. ErrUnlinkedMeanwhile is the answer of a link
+// that an unlink of its user overtook (contract §10: the unlink wins).
 func linkAnswerOK(err error) bool {
 	return err == nil || errors.Is(err, apperr.ErrHashLinked) || errors.Is(err, apperr.ErrUserLinked) ||
-		errors.Is(err, apperr.ErrInvalidCode)
+		errors.Is(err, apperr.ErrUnlinkedMeanwhile)
 }
 
 // ---- the scenarios ----

@@ -27,7 +27,7 @@ func (c *clock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 func TestAnUnlinkThatCommitsWhileALinkIsInFlightWins(t *testing.T) {
 	t.Parallel()
 	_, db, table := newTable(t)
-	c := newClock(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	c := newClock(time.Date(2036, 12, 1, 9, 0, 0, 0, time.UTC)) // ahead of DynamoDB Local's TTL sweep
 	s := store.New(db, table, store.WithClock(c.now))
 	ctx := context.Background()
 
@@ -75,7 +75,8 @@ func TestAnUnlinkThatCommitsWhileALinkIsInFlightWins(t *testing.T) {
 func TestARepeatedUnlinkWritesNothingUntilItsTombstoneExpires(t *testing.T) {
 	t.Parallel()
 	_, db, table := newTable(t)
-	c := newClock(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	// A clock in the future: DynamoDB Local sweeps items whose TTL has passed in real time.
+	c := newClock(time.Date(2036, 12, 1, 9, 0, 0, 0, time.UTC))
 	s := store.New(db, table, store.WithClock(c.now), store.WithTombstoneTTL(time.Hour))
 	ctx := context.Background()
 	if err := s.Link(ctx, "hash-r", 200, c.now(), nil); err != nil {
@@ -88,7 +89,7 @@ func TestARepeatedUnlinkWritesNothingUntilItsTombstoneExpires(t *testing.T) {
 	first := items(t, db, table)["u#200"]
 	want := map[string]types.AttributeValue{
 		"pk": S("u#200"), "state": S("unlinked"), "unlinkedHash": S("hash-r"), "referrer": S("WITHDRAWAL_TERMS"),
-		"at": S("2026-12-01T09:00:01.000000000Z"), "expiresAt": N("1796119202"),
+		"at": S("2036-12-01T09:00:01.000000000Z"), "expiresAt": N("2111738402"),
 	}
 	if !reflect.DeepEqual(first, want) {
 		t.Fatalf("tombstone %v, want %v", first, want)
