@@ -63,22 +63,26 @@ func freeSettings(t *testing.T) settings {
 func TestAFailedStartFreesTheAPIPort(t *testing.T) {
 	cases := []struct {
 		name string
-		prep func(t *testing.T, s settings) // makes the start fail
-		want string                         // in the error
+		prep func(t *testing.T, s *settings) // makes the start fail
+		want string                          // in the error
 	}{
-		{"a bad setting", func(t *testing.T, _ settings) { t.Setenv("SECRET_TTL", "soon") }, "SECRET_TTL"},
-		{"the simulator's port is busy", func(t *testing.T, s settings) {
-			ln, err := net.Listen("tcp", s.tossAPI)
+		{"a bad setting", func(t *testing.T, _ *settings) { t.Setenv("SECRET_TTL", "soon") }, "SECRET_TTL"},
+		{"the simulator's port is busy", func(t *testing.T, s *settings) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { ln.Close() })
+			s.tossAPI = ln.Addr().String()
 		}, "address already in use"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			// The simulator's ports are the kernel's choice (no window for another process to take
+			// them); only the API port is chosen first, as the check below needs it.
 			s := freeSettings(t)
-			c.prep(t, s)
+			s.sandbox, s.tossAPI = "", ""
+			c.prep(t, &s)
 			out, err := os.CreateTemp(t.TempDir(), "banner")
 			if err != nil {
 				t.Fatal(err)
