@@ -72,6 +72,9 @@ func run(ctx context.Context, s settings, out *os.File, ready chan<- endpoints) 
 	if err != nil {
 		return err
 	}
+	// On every return: a failed start must free the port (Serve and Shutdown close it too; a
+	// second Close is harmless).
+	defer ln.Close()
 	stack, err := devenv.Start(ctx, devenv.Options{
 		APIAddr: s.tossAPI, SandboxAddr: s.sandbox, BasicAuth: s.basicAuth,
 		Table: "toss-migration-local", Secret: "toss-migration/local",
@@ -80,7 +83,6 @@ func run(ctx context.Context, s settings, out *os.File, ready chan<- endpoints) 
 		Events: true, EventBus: "toss-migration-local", EventsLog: log,
 	})
 	if err != nil {
-		ln.Close()
 		return err
 	}
 	defer stack.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"regexp"
@@ -49,6 +50,67 @@ func startLocal(t *testing.T, tweak ...func(*settings)) (settings, endpoints, []
 	})
 	banner, _ := os.ReadFile(out.Name())
 	return s, at, banner
+}
+
+// freeSettings are make run's settings on free ports.
+func freeSettings(t *testing.T) settings {
+	t.Helper()
+	ports := make([]int, 3)
+	for i := range ports {
+		p, err := devenv.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[i] = p
+	}
+	return settings{
+		addr:      fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		sandbox:   fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		tossAPI:   fmt.Sprintf("127.0.0.1:%d", ports[2]),
+		basicAuth: devenv.DefaultBasicAuth,
+	}
+}
+
+// A start that fails after the API port is taken gives the port back, whichever step failed.
+func TestAFailedStartFreesTheAPIPort(t *testing.T) {
+	cases := []struct {
+		name string
+		prep func(t *testing.T, s *settings) // makes the start fail
+		want string                          // in the error
+	}{
+		{"a bad setting", func(t *testing.T, _ *settings) { t.Setenv("SECRET_TTL", "soon") }, "SECRET_TTL"},
+		{"the simulator's port is busy", func(t *testing.T, s *settings) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+			s.tossAPI = ln.Addr().String()
+		}, "address already in use"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			// The simulator's ports are the kernel's choice (no window for another process to take
+			// them); only the API port is chosen first, as the check below needs it.
+			s := freeSettings(t)
+			s.sandbox, s.tossAPI = "", ""
+			c.prep(t, &s)
+			out, err := os.CreateTemp(t.TempDir(), "banner")
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = run(context.Background(), s, out, nil)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("run: %v, want an error naming %s", err, c.want)
+			}
+			// run has returned: its listener must be closed now, not eventually.
+			ln, err := net.Listen("tcp", s.addr)
+			if err != nil {
+				t.Fatalf("the API port is still taken after the failed start: %v", err)
+			}
+			ln.Close()
+		})
+	}
 }
 
 // The walk-through `make run` prints must work as printed: run it with bash and curl.

@@ -60,9 +60,10 @@ type field struct {
 }
 
 // object decodes a JSON object strictly, in one pass: one object, no duplicate keys (two parsers
-// must never read two different requests from one body), valid UTF-8, nothing after it. Keys
-// match fields case-insensitively, as encoding/json matches struct fields; unknown keys are
-// skipped so that clients may add fields.
+// must never read two different requests from one body), valid UTF-8, nothing after it. A key
+// is a field only when it is the field's name exactly: encoding/json would also read "HASH",
+// "Hash" and "haſh" (U+017F folds to s) as hash, and a parser that does not would then see
+// another request. Unknown keys are skipped so that clients may add fields.
 func object(raw []byte, fields ...field) error {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return apperr.Input("body is empty; send a JSON object")
@@ -86,8 +87,8 @@ func object(raw []byte, fields ...field) error {
 			return apperr.Input("body is not valid JSON")
 		}
 		key, _ := tok.(string)
-		// encoding/json matches keys to fields case-insensitively ("hash" and "HASH" are one
-		// field), so duplicates are found the same way.
+		// Duplicates are found case-folded, as encoding/json folds: a body with "hash" and
+		// "HASH" means one thing to us and another to a parser that folds.
 		for _, k := range seen[:min(n, len(seen))] {
 			if strings.EqualFold(k, key) {
 				return apperr.Input(fmt.Sprintf("field %q appears more than once", printable(key)))
@@ -100,7 +101,7 @@ func object(raw []byte, fields ...field) error {
 		var dst any = &json.RawMessage{}
 		name := ""
 		for _, f := range fields {
-			if strings.EqualFold(f.name, key) {
+			if f.name == key {
 				dst, name = f.dst, f.name
 				break
 			}
@@ -133,9 +134,18 @@ func kind(k string) string {
 	}
 }
 
-// text checks a required or optional string field: length in bytes, no control characters and no
-// U+FFFD (what a lone surrogate escape decodes to: the client sent something it did not mean),
-// and no invisible format characters (bidi overrides) that would make logs and consoles lie.
+// text checks a required or optional string field: its length in bytes, and that what the
+// client sent is what every log and console shows.
+//
+// Refused anywhere in the value: control characters (Cc); format characters (Cf: bidi
+// overrides, zero-width spaces and joiners, U+FEFF, U+2060, U+180E, tags); line and paragraph
+// separators (Zl, Zp); U+FFFD (what a lone surrogate escape decodes to: the client sent
+// something it did not mean); noncharacters; and the characters Unicode lists as default
+// ignorable that are not Cf, which fonts draw as nothing (the Hangul fillers U+115F, U+1160,
+// U+3164, U+FFA0, U+034F, the Khmer inherent vowels, variation selectors), with U+2800 BRAILLE
+// PATTERN BLANK, which draws as a blank. Spaces (Zs) are allowed between visible characters,
+// but a value needs at least one visible character (a letter, mark, number, punctuation or
+// symbol): one made only of blanks looks empty wherever it is shown.
 func text(name, v string, required bool, max int) error {
 	if v == "" {
 		if required {
@@ -146,12 +156,24 @@ func text(name, v string, required bool, max int) error {
 	if len(v) > max {
 		return apperr.Input(fmt.Sprintf("%s is longer than %d bytes", name, max))
 	}
+	visible := false
 	for _, r := range v {
-		if unicode.IsControl(r) || r == utf8.RuneError || unicode.Is(unicode.Cf, r) {
-			return apperr.Input(fmt.Sprintf("%s contains a control or invalid character", name))
+		if invisible(r) {
+			return apperr.Input(fmt.Sprintf("%s contains a control, invisible or invalid character", name))
 		}
+		visible = visible || (unicode.IsGraphic(r) && !unicode.IsSpace(r))
+	}
+	if !visible {
+		return apperr.Input(fmt.Sprintf("%s has no visible character", name))
 	}
 	return nil
+}
+
+// invisible reports the characters text refuses anywhere.
+func invisible(r rune) bool {
+	return r == utf8.RuneError || r == '\u2800' ||
+		unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp, unicode.Noncharacter_Code_Point,
+			unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector)
 }
 
 // printable keeps a client-supplied key safe to echo in an error message.

@@ -139,7 +139,9 @@ func checkContractAnswer(t *testing.T, resp events.APIGatewayV2HTTPResponse, err
 	}
 }
 
-// checkField asserts what the handler may hand the domain for a string field.
+// checkField asserts what the handler may hand the domain for a string field: its length, valid
+// UTF-8, no character that is invisible or moves other text (README: "no control or invisible
+// format characters"), and, when not empty, at least one character that shows.
 func checkField(t *testing.T, name, v string, min, max int) {
 	t.Helper()
 	if len(v) < min || len(v) > max {
@@ -148,17 +150,24 @@ func checkField(t *testing.T, name, v string, min, max int) {
 	if !utf8.ValidString(v) {
 		t.Fatalf("domain got %s that is not valid UTF-8: %q", name, v)
 	}
+	shows := v == ""
 	for _, r := range v {
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError {
+		if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp, unicode.Noncharacter_Code_Point,
+			unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector) ||
+			r == utf8.RuneError || r == '\u2800' {
 			t.Fatalf("domain got %s with the character %U: %q", name, r, v)
 		}
+		shows = shows || unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S)
+	}
+	if !shows {
+		t.Fatalf("domain got %s with no visible character: %+q", name, v)
 	}
 }
 
 // sentField is an independent reading of what the client sent for field: the raw body is
-// decoded on its own, and the one key matching field (JSON field matching is case-insensitive
-// in Go) is returned. found is false when no key matches; the test fails when several do, since
-// then two parsers can read two different requests from one body.
+// decoded on its own, and the value of the key that is exactly field is returned. found is false
+// when there is none. The test fails when several keys fold to field (as encoding/json folds
+// keys onto struct fields), since then two parsers can read two different requests from one body.
 func sentField(t *testing.T, raw []byte, field string) (val json.RawMessage, found bool) {
 	t.Helper()
 	var m map[string]json.RawMessage
@@ -168,8 +177,10 @@ func sentField(t *testing.T, raw []byte, field string) (val json.RawMessage, fou
 	n := 0
 	for k, v := range m {
 		if strings.EqualFold(k, field) {
-			val, found = v, true
 			n++
+		}
+		if k == field {
+			val, found = v, true
 		}
 	}
 	if n > 1 {
@@ -232,6 +243,16 @@ func addBodySeeds(f *testing.F) {
 		`{"hash":"a","HASH":"b","authorizationCode":"c"}`,
 		`{"HASH":"b","authorizationCode":"c"}`,
 		`{"hash":"a","haſh":"b","authorizationCode":"c"}`,
+		`{"haſh":"b","authorizationCode":"c"}`,
+		`{"Hash":"b","AuthorizationCode":"c","Referrer":"r"}`,
+		`{"hash":"\u3164","authorizationCode":"c"}`,
+		`{"hash":"\u115f\u1160","authorizationCode":"c"}`,
+		`{"hash":"\u2800","authorizationCode":"c"}`,
+		`{"hash":"\u00a0 \t\u3000","authorizationCode":"c"}`,
+		`{"hash":"\u2000\u200a\ufeff\u180e\u2060","authorizationCode":"c"}`,
+		`{"hash":"a\u3164b","authorizationCode":"c"}`,
+		`{"hash":"a b","authorizationCode":" c ","referrer":"\u3000"}`,
+		`{"hash":"\u2764\ufe0f","authorizationCode":"c"}`,
 		`{"hash":"a","authorizationCode":"c"} {}`,
 		`{"hash":"` + strings.Repeat("h", MaxHashLen) + `","authorizationCode":"` + strings.Repeat("c", MaxCodeLen) + `"}`,
 		`{"hash":"` + strings.Repeat("h", MaxHashLen+1) + `","authorizationCode":"c"}`,

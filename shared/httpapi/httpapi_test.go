@@ -330,23 +330,63 @@ func TestUnlinkReadsTheUserKeyFromQueryOrBody(t *testing.T) {
 	}
 }
 
+// A hung dependency gets the contract's answer before Lambda's deadline: the handler hands the
+// domain the invocation's deadline less the margin, and answers when that passes. The invocation
+// context here reports a deadline but never ends by itself, so an answer can only come from the
+// handler's own margin, and the verdict does not depend on how fast the machine is.
 func TestAHandlerAnswersBeforeTheLambdaDeadline(t *testing.T) {
 	t.Parallel()
-	slow := &slowDomain{}
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	resp, err := Status(slow, opts())(ctx, request("POST", `{"hash":"a"}`))
-	check(t, "slow store", resp, err, answer{503, "SERVICE_UNAVAILABLE"})
-	if time.Since(start) > 400*time.Millisecond {
-		t.Errorf("answered after %v; the margin should leave %v before the deadline", time.Since(start), DefaultMargin)
+	for _, c := range []struct {
+		name   string
+		margin time.Duration // Options.Margin
+		want   time.Duration // what the handler keeps free
+	}{
+		{"the default margin", 0, DefaultMargin},
+		{"a configured margin", 2 * DefaultMargin, 2 * DefaultMargin},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			slow := &slowDomain{}
+			o := opts()
+			o.Margin = c.margin
+			// The derived deadline passes 50 ms after the call; any value works, only the wait changes.
+			dl := time.Now().Add(c.want + 50*time.Millisecond)
+			// Ten seconds past it, the invocation ends after all, so that a handler without a margin
+			// fails this test instead of hanging it.
+			backstop, cancel := context.WithDeadline(t.Context(), dl.Add(10*time.Second))
+			defer cancel()
+			resp, err := Status(slow, o)(deadlineOnly{backstop, dl}, request("POST", `{"hash":"a"}`))
+			check(t, "slow store", resp, err, answer{503, "SERVICE_UNAVAILABLE"})
+			if !slow.hasDeadline || !slow.deadline.Equal(dl.Add(-c.want)) {
+				t.Errorf("the domain's deadline is %v (set: %v), want the invocation's %v less %v", slow.deadline, slow.hasDeadline, dl, c.want)
+			}
+			if !errors.Is(slow.err, context.DeadlineExceeded) {
+				t.Errorf("the domain stopped waiting with %v, want its deadline passed", slow.err)
+			}
+		})
 	}
 }
 
-type slowDomain struct{}
+// deadlineOnly is an invocation context that reports Lambda's deadline at but ends only when its
+// embedded context does.
+type deadlineOnly struct {
+	context.Context
+	at time.Time
+}
 
-func (slowDomain) Status(ctx context.Context, _ string) (bool, error) {
+func (c deadlineOnly) Deadline() (time.Time, bool) { return c.at, true }
+
+// slowDomain hangs until its context ends, and records the context's deadline and end.
+type slowDomain struct {
+	deadline    time.Time
+	hasDeadline bool
+	err         error
+}
+
+func (s *slowDomain) Status(ctx context.Context, _ string) (bool, error) {
+	s.deadline, s.hasDeadline = ctx.Deadline()
 	<-ctx.Done()
+	s.err = ctx.Err()
 	return false, fmt.Errorf("store: %w: %w", apperr.ErrUnavailable, ctx.Err())
 }
 

@@ -423,10 +423,20 @@ func TestInitErrorPosted(t *testing.T) {
 func TestTimeoutKillsProcess(t *testing.T) {
 	t.Parallel()
 	s := start(t, Options{Binary: fixture(t, "sleep"), Timeout: time.Second})
+	// Init first, so that the process start (slow on a busy machine) is not inside the 1 s.
+	if err := s.Ready(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	res := invoke(t, s, `{"sleep":"10ms"}`)
-	// The function's context deadline comes from Lambda-Runtime-Deadline-Ms.
-	if res.Err != nil || string(res.Payload) != `"slept 10ms, had 1s"` {
+	// The function's context deadline comes from Lambda-Runtime-Deadline-Ms: what it had left
+	// when it started is at most the timeout, and more than nothing. (Not "exactly 1s": that
+	// holds only if the dispatch takes under 50 ms.)
+	m := regexp.MustCompile(`^"slept 10ms, had (.+)"$`).FindSubmatch(res.Payload)
+	if res.Err != nil || m == nil {
 		t.Fatalf("payload %s err %v", res.Payload, res.Err)
+	}
+	if left, err := time.ParseDuration(string(m[1])); err != nil || left <= 0 || left > time.Second {
+		t.Errorf("the function had %s left, want (0, 1s]", m[1])
 	}
 	begin := time.Now()
 	res, err := s.Invoke(t.Context(), []byte(`{"sleep":"1h"}`))
@@ -434,8 +444,9 @@ func TestTimeoutKillsProcess(t *testing.T) {
 	if !errors.As(err, &te) || te.RequestID != res.RequestID || te.Timeout != time.Second {
 		t.Fatalf("Invoke: %v, want *TimeoutError", err)
 	}
-	if d := time.Since(begin); d < time.Second || d > 5*time.Second {
-		t.Errorf("timed out after %v", d)
+	// Only the lower bound is a fact; the TimeoutError already shows the hour was not waited.
+	if d := time.Since(begin); d < time.Second {
+		t.Errorf("timed out after %v, before the timeout", d)
 	}
 	_, err = s.Invoke(t.Context(), []byte(`{"sleep":"1ms"}`))
 	var ee *ExitError

@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -61,7 +62,7 @@ type Moto struct {
 	// two different servers.
 	SecretsProxy *Proxy
 	cmd          *exec.Cmd
-	log          bytes.Buffer
+	log          *syncBuffer
 	dynamoDB     DynamoDBSource   // what answers behind Proxy
 	ddb          *ddblocal.Server // a DynamoDB Local this Moto started, stopped by Close
 }
@@ -102,31 +103,72 @@ func (m *Moto) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	port, err := FreePort()
-	if err != nil {
-		return err
+	// Another process may take the port between FreePort and moto's bind; then try another.
+	for range 3 {
+		var port int
+		if port, err = FreePort(); err != nil {
+			return err
+		}
+		if err = m.startOn(ctx, bin, port); !errors.Is(err, errPortTaken) {
+			return err
+		}
 	}
+	return err
+}
+
+var errPortTaken = errors.New("the port was taken before moto_server bound it")
+
+func (m *Moto) startOn(ctx context.Context, bin string, port int) error {
 	m.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", port)
+	m.log = &syncBuffer{}
 	m.cmd = exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-	m.cmd.Stdout, m.cmd.Stderr = &m.log, &m.log
+	m.cmd.Stdout, m.cmd.Stderr = m.log, m.log
 	// Its own process group, killed with us even if we die without cleaning up.
 	m.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := m.cmd.Start(); err != nil {
 		return fmt.Errorf("start moto_server: %w", err)
 	}
+	// Any HTTP server on the port answers the health check (DynamoDB Local binds every
+	// interface, and then answers DynamoDB calls but not Secrets Manager's): the port is ours
+	// only once our moto_server says it runs there.
+	bound := "Running on " + m.Endpoint
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(m.Endpoint + "/moto-api/")
-		if err == nil {
-			resp.Body.Close()
-			return nil
+		out := m.log.String()
+		if strings.Contains(out, "in use") {
+			m.Close()
+			return fmt.Errorf("%w: %s", errPortTaken, out)
+		}
+		if strings.Contains(out, bound) {
+			if resp, err := http.Get(m.Endpoint + "/moto-api/"); err == nil {
+				resp.Body.Close()
+				return nil
+			}
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			m.Close()
-			return fmt.Errorf("moto_server did not answer on %s: %s", m.Endpoint, m.log.String())
+			return fmt.Errorf("moto_server did not answer on %s: %s", m.Endpoint, out)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// syncBuffer collects a process's output while it is read.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // Close stops the proxies and a moto_server this package started.

@@ -1,9 +1,12 @@
 package localserver
 
 import (
+	"bufio"
 	"context"
 	"encoding/base64"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -139,4 +142,74 @@ func TestOriginsMustBeExact(t *testing.T) {
 			t.Errorf("ParseOrigins(%q) accepted it", bad)
 		}
 	}
+}
+
+// errReader fails every read, as a connection that breaks mid-body does.
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, errors.New("connection reset by peer") }
+
+// Only a body over API Gateway's limit is 413; a body that cannot be read is the client's broken
+// request, 400. Neither reaches the function.
+func TestABodyReadErrorIs400AndOnlyAnOversizeBodyIs413(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		body   io.Reader
+		status int
+		called bool
+	}{
+		{"a body whose read fails", errReader{}, http.StatusBadRequest, false},
+		{"a body that fails after some bytes", io.MultiReader(strings.NewReader(`{"userKey":`), errReader{}), http.StatusBadRequest, false},
+		{"a body one byte over the limit", io.LimitReader(zeros{}, maxBody+1), http.StatusRequestEntityTooLarge, false},
+		{"a body far over the limit", io.LimitReader(zeros{}, 3*maxBody), http.StatusRequestEntityTooLarge, false},
+		{"a body at the limit", io.LimitReader(zeros{}, maxBody), 201, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var got events.APIGatewayV2HTTPRequest
+			h := Handler(map[string]httpapi.Handler{"unlink": echo(&got)}, nil)
+			req := httptest.NewRequest(http.MethodPost, "/api/auth/toss/unlink", c.body)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code != c.status {
+				t.Errorf("status %d (%s), want %d", w.Code, w.Body, c.status)
+			}
+			if called := got.Version != ""; called != c.called {
+				t.Errorf("function called: %v, want %v", called, c.called)
+			}
+		})
+	}
+}
+
+// Through a real connection: a malformed chunked body fails to read, which is a 400, not a 413.
+func TestAMalformedChunkedBodyIs400(t *testing.T) {
+	t.Parallel()
+	var got events.APIGatewayV2HTTPRequest
+	srv := httptest.NewServer(Handler(map[string]httpapi.Handler{"unlink": echo(&got)}, nil))
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "POST /api/auth/toss/unlink HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"+
+		"Content-Type: application/json\r\n\r\n5\r\n{\"use\r\nzz\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || got.Version != "" {
+		t.Fatalf("status %d, function called: %v; want 400 and no call", resp.StatusCode, got.Version != "")
+	}
+}
+
+// zeros is an endless body.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
