@@ -20,11 +20,13 @@ import (
 	"github.com/tossgame/migration-server/shared/config"
 	"github.com/tossgame/migration-server/shared/dev/devenv"
 	"github.com/tossgame/migration-server/shared/dev/localserver"
+	"github.com/tossgame/migration-server/shared/dev/localstate"
 )
 
 type settings struct {
 	addr, sandbox, tossAPI, basicAuth string
 	origins                           *localserver.Origins
+	stateFile                         string // where `migrationctl --local` finds this stack; "" writes none
 }
 
 func main() {
@@ -35,6 +37,8 @@ func main() {
 	flag.StringVar(&s.basicAuth, "basic-auth", envOr("UNLINK_BASIC_AUTH", devenv.DefaultBasicAuth), "the unlink callback's Basic Auth value")
 	allowed := flag.String("allowed-origins", envOr("ALLOWED_ORIGINS", DefaultOrigins),
 		"exact browser origins allowed by CORS, comma-separated (the template's AllowedOrigins)")
+	statePath, _ := localstate.Path(os.Getenv)
+	flag.StringVar(&s.stateFile, "state-file", statePath, "where to record this stack's endpoints for `migrationctl --local` (empty: nowhere)")
 	flag.Parse()
 	var err error
 	if s.origins, err = localserver.ParseOrigins(*allowed); err != nil {
@@ -88,6 +92,13 @@ func run(ctx context.Context, s settings, out *os.File, ready chan<- string) err
 
 	base := "http://" + ln.Addr().String()
 	fmt.Fprint(out, Banner(base, stack.Sim.SandboxURL(), stack.Moto.Endpoint, stack.Table, s.basicAuth))
+	if s.stateFile != "" {
+		if err := localstate.Write(s.stateFile, localState(base, stack)); err != nil {
+			log.Warn("migrationctl --local will not find this stack", "stateFile", s.stateFile, "error", err)
+		} else {
+			defer localstate.Remove(s.stateFile, os.Getpid())
+		}
+	}
 	if ready != nil {
 		ready <- base
 	}
@@ -102,6 +113,16 @@ func run(ctx context.Context, s settings, out *os.File, ready chan<- string) err
 	defer cancel()
 	fmt.Fprintln(out, "\nstopping: server, Toss simulator, moto_server")
 	return srv.Shutdown(shutdown)
+}
+
+// localState is where this stack's parts are, for `migrationctl --local`.
+func localState(base string, stack *devenv.Stack) localstate.State {
+	return localstate.State{
+		PID: os.Getpid(), API: base, Region: devenv.Region,
+		DynamoDB: stack.Moto.Endpoint, SecretsManager: stack.Moto.Secrets, SQS: stack.Moto.Endpoint,
+		Table: stack.Table, SecretID: stack.SecretID,
+		TossAPI: stack.Sim.APIURL(), TossCAFile: stack.CAFile, Sandbox: stack.Sim.SandboxURL(),
+	}
 }
 
 // Banner is what `make run` prints: where things are, and a walk-through that works as printed.
