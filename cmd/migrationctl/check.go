@@ -479,9 +479,24 @@ func (r *checkReport) probe(ctx context.Context, base string, roots *x509.CertPo
 		case errors.As(err, &fail):
 			r.add(name, "fail", "%s answered HTTP %d %s %s, not invalid_grant", base, fail.Status, fail.Code, fail.Reason)
 		default:
-			r.add(name, "fail", "no answer from %s: %s", base, strings.TrimPrefix(err.Error(), "generate-token: "))
+			r.add(name, "fail", "no answer from %s: %s", base, transportError(err))
 		}
 	}
+}
+
+// transportError is the cause of a failed call without the client's wrapping and the URL.
+func transportError(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, "\": "); i >= 0 {
+		msg = msg[i+3:] // after `Post "https://...": `
+	}
+	msg = strings.TrimPrefix(msg, "generate-token: ")
+	msg = strings.TrimPrefix(msg, apperr.ErrTossUnavailable.Error()+": ")
+	// The TLS alert does not always survive the HTTP/2 transport's wrapping.
+	if strings.Contains(msg, "tls:") || strings.Contains(msg, "http2: client conn could not be established") {
+		msg += " (the TLS handshake failed: Toss did not accept this certificate, or this is not Toss's address)"
+	}
+	return msg
 }
 
 func (r *checkReport) print(a *app) error {

@@ -96,7 +96,11 @@ func (a *app) prepareFix(ctx context.Context, op, reason, operator string) (stor
 	if err := store.CheckText("reason", reason, store.MaxReasonLen); err != nil {
 		return store.Audit{}, nil, usagef("%s: --reason: %s", op, explain(err))
 	}
-	if err := a.needTarget(); err != nil {
+	if operator != "" && !a.g.local {
+		return store.Audit{}, nil, usagef("--operator is for --local only: against AWS the operator is the caller's IAM identity")
+	}
+	adm, _, err := a.admin(ctx)
+	if err != nil {
 		return store.Audit{}, nil, err
 	}
 	who, err := a.operator(ctx, operator)
@@ -105,10 +109,6 @@ func (a *app) prepareFix(ctx context.Context, op, reason, operator string) (stor
 	}
 	if err := store.CheckText("operator", who, store.MaxOperatorLen); err != nil {
 		return store.Audit{}, nil, usagef("%s: --operator: %s", op, explain(err))
-	}
-	adm, _, err := a.admin(ctx)
-	if err != nil {
-		return store.Audit{}, nil, err
 	}
 	return store.Audit{Operator: who, Reason: reason}, adm, nil
 }
