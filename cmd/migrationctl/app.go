@@ -55,6 +55,11 @@ func (g *globals) check() error {
 	return nil
 }
 
+// retryAttempts is the SDK's attempts per call: a long scan or a batch of reads should ride out
+// throttling rather than stop half way (the SDK's default is 3; more would leave a wrong endpoint
+// unreported for a minute).
+const retryAttempts = 5
+
 // app is one invocation: the flags, and the clients built from them on first use.
 type app struct {
 	g        globals
@@ -94,11 +99,12 @@ func (a *app) awsConfig(ctx context.Context) (aws.Config, error) {
 				a.cfgErr = err
 				return
 			}
-			a.cfg = aws.Config{Region: s.Region, Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
+			a.cfg = aws.Config{Region: s.Region, Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
+				RetryMaxAttempts: retryAttempts}
 			return
 		}
 		// The SDK's own log lines (IMDS fallbacks, retries) would break the one-line error.
-		opts := []func(*config.LoadOptions) error{config.WithLogger(logging.Nop{})}
+		opts := []func(*config.LoadOptions) error{config.WithLogger(logging.Nop{}), config.WithRetryMaxAttempts(retryAttempts)}
 		if a.g.region != "" {
 			opts = append(opts, config.WithRegion(a.g.region))
 		}

@@ -18,19 +18,19 @@ import (
 
 func exportCommand() command {
 	return command{
-		name: "export", args: "[--format jsonl|csv] [--out FILE] [--segments N] [--show-profile]",
+		name: "export", args: "[--format jsonl|csv] [--out FILE] [--segments N] [--page-size N] [--show-profile]",
 		summary: "every mapping (hash, userKey, linkedAt), streamed in constant memory from a parallel scan",
 		setup: func(fs *flag.FlagSet, a *app) func(context.Context) error {
 			format := fs.String("format", "jsonl", "jsonl (one JSON object a line) or csv (with a header row)")
 			out := fs.String("out", "", "write to `file` (replaced only when the export is complete) instead of stdout")
-			segments := fs.Int("segments", defaultSegments, "parallel scan segments (1-64)")
+			scan := addScanFlags(fs, "")
 			showProfile := fs.Bool("show-profile", false, "add the kept profile fields (decrypted personal data)")
 			return func(ctx context.Context) error {
 				if *format != "jsonl" && *format != "csv" {
 					return usagef("export: --format is jsonl or csv, not %q", *format)
 				}
-				if *segments < 1 || *segments > store.MaxSegments {
-					return usagef("export: --segments must be 1 to %d", store.MaxSegments)
+				if _, err := scan.options("export", nil); err != nil {
+					return err
 				}
 				adm, info, err := a.admin(ctx)
 				if err != nil {
@@ -41,7 +41,8 @@ func exportCommand() command {
 					return err
 				}
 				bar := newProgress(a.sys.stderrTerminal, a.sys.stderr, "exporting", info.ItemCount, false)
-				n, err := export(ctx, adm, dst, *format, *segments, *showProfile, bar.Add)
+				opt, _ := scan.options("export", bar.Add)
+				n, err := export(ctx, adm, dst, *format, opt, *showProfile)
 				bar.Finish()
 				if err != nil {
 					abort()
@@ -94,7 +95,7 @@ type exportRow struct {
 
 // export writes every mapping to w and returns how many it wrote. Rows leave through one
 // buffered writer as pages arrive, so memory does not grow with the table.
-func export(ctx context.Context, adm *store.Admin, w io.Writer, format string, segments int, withProfile bool, progress func(int)) (int64, error) {
+func export(ctx context.Context, adm *store.Admin, w io.Writer, format string, opt store.ScanOptions, withProfile bool) (int64, error) {
 	bw := bufio.NewWriterSize(w, 256<<10)
 	var write func(store.Mapping) error
 	var cw *csv.Writer
@@ -125,7 +126,7 @@ func export(ctx context.Context, adm *store.Admin, w io.Writer, format string, s
 		}
 	}
 	var n int64
-	err := adm.ScanMappings(ctx, store.ScanOptions{Segments: segments, Consistent: true, Progress: progress}, withProfile,
+	err := adm.ScanMappings(ctx, opt, withProfile,
 		func(m store.Mapping) error {
 			n++
 			return write(m)

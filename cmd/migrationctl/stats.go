@@ -18,20 +18,21 @@ const defaultSegments = 4
 
 func statsCommand() command {
 	return command{
-		name: "stats", args: "[--segments N]",
+		name: "stats", args: "[--segments N] [--page-size N]",
 		summary: "the exact number mapped (one full scan), links per day, unlinks per referrer, the table's size",
 		setup: func(fs *flag.FlagSet, a *app) func(context.Context) error {
-			segments := fs.Int("segments", defaultSegments, "parallel scan segments (1-64)")
+			scan := addScanFlags(fs, "")
 			return func(ctx context.Context) error {
-				if *segments < 1 || *segments > store.MaxSegments {
-					return usagef("stats: --segments must be 1 to %d", store.MaxSegments)
+				if _, err := scan.options("stats", nil); err != nil {
+					return err
 				}
 				adm, info, err := a.admin(ctx)
 				if err != nil {
 					return err
 				}
 				bar := newProgress(a.sys.stderrTerminal, a.sys.stderr, "scanning", info.ItemCount, false)
-				c, err := adm.Count(ctx, store.ScanOptions{Segments: *segments, Consistent: true, Progress: bar.Add})
+				opt, _ := scan.options("stats", bar.Add)
+				c, err := adm.Count(ctx, opt)
 				bar.Finish()
 				if err != nil {
 					return err
@@ -129,4 +130,28 @@ func (r statsResult) print(a *app) error {
 	line("table size (items)", group(r.TableSize.Items), r.TableSize.Note)
 	line("table size (bytes)", group(r.TableSize.Bytes), "")
 	return w.Flush()
+}
+
+// scanFlags are the flags of every command that scans.
+type scanFlags struct{ segments, pageSize *int }
+
+// defaultPageSize is how many items one scan call reads: 1 MB pages (DynamoDB's default) cost
+// several times the memory and, on DynamoDB Local, several times the time (docs/migrationctl.md).
+const defaultPageSize = 1000
+
+func addScanFlags(fs *flag.FlagSet, what string) scanFlags {
+	return scanFlags{
+		segments: fs.Int("segments", defaultSegments, "parallel scan segments"+what+" (1-64)"),
+		pageSize: fs.Int("page-size", defaultPageSize, "items per scan call (0: DynamoDB's 1 MB pages)"),
+	}
+}
+
+func (f scanFlags) options(cmd string, progress func(int)) (store.ScanOptions, error) {
+	if *f.segments < 1 || *f.segments > store.MaxSegments {
+		return store.ScanOptions{}, usagef("%s: --segments must be 1 to %d", cmd, store.MaxSegments)
+	}
+	if *f.pageSize < 0 || *f.pageSize > 1_000_000 {
+		return store.ScanOptions{}, usagef("%s: --page-size must be 0 to 1000000", cmd)
+	}
+	return store.ScanOptions{Segments: *f.segments, PageSize: *f.pageSize, Consistent: true, Progress: progress}, nil
 }

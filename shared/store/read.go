@@ -257,6 +257,7 @@ func (a *Admin) batch(ctx context.Context, userKeys []int64) ([]User, error) {
 	req := map[string]types.KeysAndAttributes{a.name: {Keys: keys, ProjectionExpression: proj,
 		ExpressionAttributeNames: names, ConsistentRead: aws.Bool(true)}}
 	var users []User
+	pending, stalled := len(keys), 0
 	for try := 0; ; try++ {
 		out, err := a.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
 		if err != nil {
@@ -273,6 +274,11 @@ func (a *Admin) batch(ctx context.Context, userKeys []int64) ([]User, error) {
 		if !ok || len(left.Keys) == 0 {
 			return users, nil
 		}
+		if len(left.Keys) < pending {
+			pending, stalled = len(left.Keys), 0
+		} else if stalled++; stalled >= maxStalled {
+			return nil, unavailable("batch read users", fmt.Errorf("DynamoDB left %d keys unprocessed %d times in a row (throttled)", pending, stalled))
+		}
 		req = out.UnprocessedKeys
 		// DynamoDB asks for an exponential backoff before the unprocessed keys are sent again.
 		if err := sleep(ctx, backoff(try)); err != nil {
@@ -280,6 +286,9 @@ func (a *Admin) batch(ctx context.Context, userKeys []int64) ([]User, error) {
 		}
 	}
 }
+
+// maxStalled is how many answers in a row may settle none of the keys left before Users gives up.
+const maxStalled = 20
 
 func backoff(try int) time.Duration {
 	d := 20 * time.Millisecond << min(try, 6)
@@ -303,6 +312,9 @@ type ScanOptions struct {
 	Segments int
 	// Consistent makes every page a strongly consistent read (twice the read cost).
 	Consistent bool
+	// PageSize caps the items DynamoDB examines per call (0: its 1 MB pages). Smaller pages keep
+	// the memory of a scan small whatever the items' size, for a few more calls.
+	PageSize int
 	// Progress, when not nil, is told after every page how many items DynamoDB examined.
 	Progress func(examined int)
 }
@@ -422,6 +434,9 @@ func (a *Admin) scan(ctx context.Context, opt ScanOptions, prefix string, attrs 
 			}
 			if segments > 1 {
 				in.Segment, in.TotalSegments = aws.Int32(int32(seg)), aws.Int32(int32(segments))
+			}
+			if opt.PageSize > 0 {
+				in.Limit = aws.Int32(int32(opt.PageSize))
 			}
 			for {
 				out, err := a.db.Scan(ctx, in)
