@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -8,8 +10,14 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+
+	"github.com/tossgame/migration-server/shared/dev/devenv"
+	"github.com/tossgame/migration-server/shared/dev/seed"
 )
 
 func TestUnmapAndMoveApplyTheFixRecordWhoAndWhyAndLookupShowsIt(t *testing.T) {
@@ -186,4 +194,53 @@ func TestHelpIsPrintedOnRequest(t *testing.T) {
 	if r := e.ctl(""); r.code != 2 || !strings.Contains(r.stderr, "commands:") {
 		t.Errorf("no command: exit %d, %q", r.code, r.stderr)
 	}
+}
+
+// stackTemplate is the part of the product's stack --stack reads: the TableName output and the
+// link function's environment.
+const stackTemplate = `{"Resources":{
+ "MappingTable":{"Type":"AWS::DynamoDB::Table","Properties":{"BillingMode":"PAY_PER_REQUEST",
+   "AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"}],"KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}]}},
+ "LinkFunctionRole":{"Type":"AWS::IAM::Role","Properties":{"AssumeRolePolicyDocument":{"Version":"2012-10-17",
+   "Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}}},
+ "LinkFunction":{"Type":"AWS::Lambda::Function","Properties":{"Runtime":"provided.al2023","Handler":"bootstrap",
+   "Role":{"Fn::GetAtt":["LinkFunctionRole","Arn"]},"Code":{"ZipFile":"bootstrap"},
+   "Environment":{"Variables":{"SECRET_ID":"%s","TOSS_API_BASE_URL":"https://127.0.0.1:1"}}}}},
+ "Outputs":{"TableName":{"Value":{"Ref":"MappingTable"}}}}`
+
+func TestStackNamesTheTableAndTheLinkFunctionsSecret(t *testing.T) {
+	t.Parallel()
+	stack := devenv.ForTest(t, devenv.Options{})
+	e := &env{t: t, vars: map[string]string{}, endpoint: stack.Moto.Endpoint,
+		awsOpts: []func(*config.LoadOptions) error{config.WithBaseEndpoint(stack.Moto.Endpoint)}}
+	ctx := context.Background()
+	cfg := stack.Moto.AWSConfig()
+	cfn := cloudformation.NewFromConfig(cfg, func(o *cloudformation.Options) { o.BaseEndpoint = &stack.Moto.Endpoint })
+	name := "product-" + devenv.Unique()
+	if _, err := cfn.CreateStack(ctx, &cloudformation.CreateStackInput{StackName: &name,
+		TemplateBody: aws.String(fmt.Sprintf(stackTemplate, stack.SecretID))}); err != nil {
+		t.Fatal(err)
+	}
+	var table string
+	for deadline := time.Now().Add(30 * time.Second); table == ""; time.Sleep(100 * time.Millisecond) {
+		out, err := cfn.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: &name})
+		if err == nil && len(out.Stacks) == 1 && len(out.Stacks[0].Outputs) == 1 {
+			table = aws.ToString(out.Stacks[0].Outputs[0].OutputValue)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stack has no TableName output: %v", err)
+		}
+	}
+	if err := seed.Write(ctx, stack.DB, table, seed.Linked("stack-hash", 42, mar1, nil), 1); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--stack", name, "--region", devenv.Region}
+	if got := e.okJSON(append(args, "stats")...); get(got, "table") != table || get(got, "mapped") != 1.0 {
+		t.Fatalf("stats --stack: %v", got)
+	}
+	rep := e.okJSON(append(args, "check")...)
+	if get(rep, "ok") != true || get(rep, "secret") != stack.SecretID || !strings.Contains(get(rep, "from").(string), "link function") {
+		t.Fatalf("check --stack: %v", rep)
+	}
+	oneLineError(t, e.ctl("", "--stack", "no-such-stack", "--region", devenv.Region, "stats"), 1, `stack "no-such-stack" not found in region ap-northeast-2`)
 }
