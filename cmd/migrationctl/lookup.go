@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"slices"
@@ -165,7 +166,7 @@ func (r lookupResult) print(a *app) error {
 // parseUserKey accepts what the unlink callback accepts: decimal digits only, within int64.
 func parseUserKey(s string) (int64, error) {
 	if s == "" {
-		return 0, fmt.Errorf("empty")
+		return 0, errors.New("missing")
 	}
 	if len(s) > 19 {
 		return 0, fmt.Errorf("%q is not a userKey (more than 19 digits)", clip(s))
