@@ -277,12 +277,8 @@ func TestUnmapDeletesTheHashAndLeavesAnAuditedMarker(t *testing.T) {
 	t.Parallel()
 	adm, db, table := adminTable(t)
 	ctx := context.Background()
-	s := store.New(db, table)
-	for i, h := range []string{"squatted", "other"} {
-		if err := s.Link(ctx, h, int64(70+i), map[string]string{"name": "x"}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	put(t, db, table, append(seed.Linked("squatted", 70, day1, map[string]string{"name": "x"}),
+		seed.Linked("other", 71, day1, map[string]string{"name": "y"})...)...)
 	before := snapshot(t, db, table)
 	start := time.Now()
 	got, err := adm.Unmap(ctx, "squatted", audit)
@@ -325,9 +321,7 @@ func TestMovePointsTheUserAtTheNewHashAndKeepsItsProfile(t *testing.T) {
 	t.Parallel()
 	adm, db, table := adminTable(t)
 	ctx := context.Background()
-	if err := store.New(db, table).Link(ctx, "old-hash", 81, map[string]string{"birthday": "19930324"}); err != nil {
-		t.Fatal(err)
-	}
+	put(t, db, table, seed.Linked("old-hash", 81, day1, map[string]string{"birthday": "19930324"})...)
 	got, err := adm.Move(ctx, 81, "new-hash", audit)
 	if err != nil {
 		t.Fatal(err)
@@ -429,45 +423,55 @@ func (i *interfering) TransactWriteItems(ctx context.Context, in *dynamodb.Trans
 func TestAFixLosesToAChangeBetweenItsReadAndItsWriteAndWritesNothing(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
+	// The concurrent changes write what the functions write (contract §10): an unlink replaces the
+	// user's item by a tombstone and deletes the hash's item; a link creates both items.
+	unlink := func(w *writer, userKey int64, hash string) error {
+		return w.write(ctx, []seed.Item{seed.Unlinked(userKey, hash, "UNLINK", time.Now())}, "h#"+hash)
+	}
+	link := func(w *writer, hash string, userKey int64) error {
+		return w.write(ctx, seed.Linked(hash, userKey, time.Now(), nil))
+	}
 	tests := []struct {
 		name   string
-		change func(s *store.Table, a *store.Admin) error
+		change func(w *writer, a *store.Admin) error
 		fix    func(a *store.Admin) error
 		want   error
 	}{
 		{"unmap while the unlink callback removes the user",
-			func(s *store.Table, _ *store.Admin) error { _, err := s.Unlink(ctx, 1); return err },
+			func(w *writer, _ *store.Admin) error { return unlink(w, 1, "h1") },
 			func(a *store.Admin) error { _, err := a.Unmap(ctx, "h1", audit); return err }, store.ErrChanged},
 		{"unmap while the hash is unlinked and linked to another user",
-			func(s *store.Table, _ *store.Admin) error {
-				if _, err := s.Unlink(ctx, 1); err != nil {
+			func(w *writer, _ *store.Admin) error {
+				if err := unlink(w, 1, "h1"); err != nil {
 					return err
 				}
-				return s.Link(ctx, "h1", 77, nil)
+				return link(w, "h1", 77)
 			},
 			func(a *store.Admin) error { _, err := a.Unmap(ctx, "h1", audit); return err }, store.ErrChanged},
 		{"move while the unlink callback removes the user",
-			func(s *store.Table, _ *store.Admin) error { _, err := s.Unlink(ctx, 1); return err },
+			func(w *writer, _ *store.Admin) error { return unlink(w, 1, "h1") },
 			func(a *store.Admin) error { _, err := a.Move(ctx, 1, "h-new", audit); return err }, store.ErrChanged},
 		{"move while another user links the new hash",
-			func(s *store.Table, _ *store.Admin) error { return s.Link(ctx, "h-new", 88, nil) },
+			func(w *writer, _ *store.Admin) error { return link(w, "h-new", 88) },
 			func(a *store.Admin) error { _, err := a.Move(ctx, 1, "h-new", audit); return err }, store.ErrHashTaken},
 		{"move while another operator moves the same user",
-			func(_ *store.Table, a *store.Admin) error { _, err := a.Move(ctx, 1, "h-other", audit); return err },
+			func(_ *writer, a *store.Admin) error { _, err := a.Move(ctx, 1, "h-other", audit); return err },
 			func(a *store.Admin) error { _, err := a.Move(ctx, 1, "h-new", audit); return err }, store.ErrChanged},
+		{"unmap while another operator unmaps the same hash",
+			func(_ *writer, a *store.Admin) error { _, err := a.Unmap(ctx, "h1", audit); return err },
+			func(a *store.Admin) error { _, err := a.Unmap(ctx, "h1", audit); return err }, store.ErrChanged},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, db, table := adminTable(t)
-			s := store.New(db, table)
-			for i, h := range []string{"h1", "h2"} {
-				if err := s.Link(ctx, h, int64(i+1), nil); err != nil {
-					t.Fatal(err)
-				}
+			start := func() (*dynamodb.Client, string) {
+				_, db, table := adminTable(t)
+				put(t, db, table, append(seed.Linked("h1", 1, day1, nil), seed.Linked("h2", 2, day1, nil)...)...)
+				return db, table
 			}
+			db, table := start()
 			var changeErr error
-			api := &interfering{AdminAPI: db, change: func() { changeErr = tt.change(s, store.NewAdmin(db, table)) }}
+			api := &interfering{AdminAPI: db, change: func() { changeErr = tt.change(&writer{db, table}, store.NewAdmin(db, table)) }}
 			err := tt.fix(store.NewAdmin(api, table))
 			if changeErr != nil {
 				t.Fatalf("the concurrent change failed: %v", changeErr)
@@ -477,14 +481,8 @@ func TestAFixLosesToAChangeBetweenItsReadAndItsWriteAndWritesNothing(t *testing.
 			}
 			// The table must hold exactly what the concurrent change left: the same change on a
 			// second table, without the fix, is the reference.
-			_, db2, table2 := adminTable(t)
-			s2 := store.New(db2, table2)
-			for i, h := range []string{"h1", "h2"} {
-				if err := s2.Link(ctx, h, int64(i+1), nil); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := tt.change(s2, store.NewAdmin(db2, table2)); err != nil {
+			db2, table2 := start()
+			if err := tt.change(&writer{db2, table2}, store.NewAdmin(db2, table2)); err != nil {
 				t.Fatal(err)
 			}
 			got, want := shape(snapshot(t, db, table)), shape(snapshot(t, db2, table2))
@@ -493,6 +491,43 @@ func TestAFixLosesToAChangeBetweenItsReadAndItsWriteAndWritesNothing(t *testing.
 			}
 		})
 	}
+}
+
+// writer makes the functions' writes directly, independent of the store's own API.
+type writer struct {
+	db    *dynamodb.Client
+	table string
+}
+
+// write puts items and deletes the items of keys, in one transaction.
+func (w *writer) write(ctx context.Context, items []seed.Item, deletes ...string) error {
+	var tx []types.TransactWriteItem
+	for _, it := range items {
+		tx = append(tx, types.TransactWriteItem{Put: &types.Put{TableName: &w.table, Item: it}})
+	}
+	for _, pk := range deletes {
+		tx = append(tx, types.TransactWriteItem{Delete: &types.Delete{TableName: &w.table,
+			Key: seed.Item{"pk": &types.AttributeValueMemberS{Value: pk}}}})
+	}
+	_, err := w.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: tx})
+	return err
+}
+
+// link is a link as the store makes it: both items, neither of which may exist yet (or the
+// user's item is not linked). It reports false when the 1:1 rule refused it.
+func (w *writer) link(ctx context.Context, hash string, userKey int64) (bool, error) {
+	items := seed.Linked(hash, userKey, time.Now(), nil)
+	_, err := w.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Put: &types.Put{TableName: &w.table, Item: items[0], ConditionExpression: aws.String("attribute_not_exists(pk)")}},
+		{Put: &types.Put{TableName: &w.table, Item: items[1], ConditionExpression: aws.String("attribute_not_exists(pk) OR #s <> :linked"),
+			ExpressionAttributeNames:  map[string]string{"#s": "state"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":linked": &types.AttributeValueMemberS{Value: "linked"}}}},
+	}})
+	var cancelled *types.TransactionCanceledException
+	if errors.As(err, &cancelled) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // shape is a snapshot without the moments of writing, which differ between two tables.
@@ -535,11 +570,13 @@ func TestFixesRacingLinksAndFixesKeepTheTableOneToOne(t *testing.T) {
 	t.Parallel()
 	adm, db, table := adminTable(t)
 	ctx := context.Background()
-	s := store.New(db, table)
+	w := &writer{db, table}
 	const users = 4
 	for rep := range 5 {
 		for u := range users {
-			_ = s.Link(ctx, fmt.Sprintf("r%d-u%d", rep, u), int64(rep*10+u), nil)
+			if _, err := w.link(ctx, fmt.Sprintf("r%d-u%d", rep, u), int64(rep*10+u)); err != nil {
+				t.Fatal(err)
+			}
 		}
 		errs := adminRace(24, func(i int) error {
 			user := int64(rep*10 + i%users)
@@ -550,7 +587,7 @@ func TestFixesRacingLinksAndFixesKeepTheTableOneToOne(t *testing.T) {
 			case 1:
 				_, err = adm.Unmap(ctx, fmt.Sprintf("r%d-u%d", rep, i%users), audit)
 			default:
-				err = s.Link(ctx, fmt.Sprintf("r%d-moved-%d", rep, i%5), int64(rep*10+users+i%3), nil)
+				_, err = w.link(ctx, fmt.Sprintf("r%d-moved-%d", rep, i%5), int64(rep*10+users+i%3))
 			}
 			for _, refusal := range []error{store.ErrNotMapped, store.ErrNotLinked, store.ErrHashTaken, store.ErrSameHash,
 				store.ErrChanged, apperr.ErrHashLinked, apperr.ErrUserLinked} {

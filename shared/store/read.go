@@ -40,13 +40,6 @@ func NewAdmin(db AdminAPI, table string) *Admin {
 	return &Admin{db: db, name: table, now: time.Now}
 }
 
-// The states of a u# item (contract §10).
-const (
-	StateLinked   = "linked"
-	StateUnlinked = "unlinked" // the unlink callback's tombstone
-	StateRemoved  = "removed"  // migrationctl unmap's marker
-)
-
 // User is a u# item. Which fields are set depends on State; an item written before u# items had
 // a state (it has only hash) reads as linked.
 type User struct {
