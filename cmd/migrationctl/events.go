@@ -25,7 +25,7 @@ func eventsCommand() command {
 		setup: func(fs *flag.FlagSet, a *app) func(context.Context) error {
 			follow := fs.Bool("follow", false, "keep printing events as they arrive, until Ctrl-C")
 			del := fs.Bool("delete", false, "delete the printed events from the queue (default: leave them for other readers)")
-			wait := fs.Duration("wait", time.Second, "how long to wait for a first event (up to 20s)")
+			wait := fs.Duration("wait", time.Second, "how long to wait for a first event (up to 20s; short polls)")
 			return func(ctx context.Context) error {
 				if !a.g.local {
 					return usagef("events reads the local stack's queue: use --local (a deployed stack's events go to its EventBridge bus: subscribe a queue or a Lambda to it)")
@@ -65,7 +65,7 @@ func eventsCommand() command {
 					if !*follow {
 						return nil
 					}
-					first = 10 * time.Second
+					first = time.Hour // following: poll until something arrives
 				}
 			}
 		},
@@ -91,9 +91,15 @@ type event struct {
 	sequence   string
 }
 
-// drain receives until the queue has nothing more to show, waiting up to wait for the first.
+// pollEvery is how often an empty queue is asked again. Polls are short, never SQS long polls:
+// the local stack's proxy serves one request at a time, and a long poll would hold up the
+// functions' DynamoDB calls behind it.
+const pollEvery = 250 * time.Millisecond
+
+// drain receives until the queue has nothing more to show, polling up to wait for the first.
 func (q *queueReader) drain(ctx context.Context, wait time.Duration) ([]event, error) {
 	var evs []event
+	deadline := time.Now().Add(wait)
 	for {
 		vis := q.visibility
 		if vis == 0 {
@@ -101,13 +107,19 @@ func (q *queueReader) drain(ctx context.Context, wait time.Duration) ([]event, e
 		}
 		out, err := q.client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl: &q.url, MaxNumberOfMessages: 10, VisibilityTimeout: vis,
-			WaitTimeSeconds: int32(wait / time.Second),
 		})
 		if err != nil {
 			return evs, err
 		}
-		wait = 0
 		if len(out.Messages) == 0 {
+			if len(evs) == 0 && time.Now().Before(deadline) {
+				select {
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				case <-time.After(pollEvery):
+				}
+				continue
+			}
 			sortEvents(evs)
 			return evs, nil
 		}
