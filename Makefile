@@ -124,6 +124,13 @@ bench:
 bench-check:
 	$(GO) run ./cmd/bench -check
 
+## bench-migrationctl: migrationctl's stats, export and coverage over 100,000 mappings
+## (bench/migrationctl.md), on DynamoDB Local when DYNAMODB_LOCAL_ENDPOINT is set, else moto_server
+.PHONY: bench-migrationctl
+bench-migrationctl:
+	$(GO) run ./cmd/migrationctl/bench -out bench/migrationctl.md
+bench: bench-migrationctl
+
 ## bench-ci: the deterministic budgets only (sizes, call counts, allocations), as CI runs them
 bench-ci:
 	$(GO) run ./cmd/bench -check -deterministic

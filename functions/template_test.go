@@ -500,8 +500,9 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 	}
 	walk("", tpl["Resources"])
 
-	if n := len(resources(tpl, "AWS::IAM::Policy")) + len(resources(tpl, "AWS::IAM::ManagedPolicy")); n != 0 {
-		t.Errorf("the template has %d stand-alone IAM policies; permissions belong in each function's role", n)
+	// The operators' policy (TestOperatorPolicyIsExactlyWhatMigrationctlNeeds) is the one exception.
+	if n := len(resources(tpl, "AWS::IAM::Policy")) + len(resources(tpl, "AWS::IAM::ManagedPolicy")) - 1; n != 0 {
+		t.Errorf("the template has %d stand-alone IAM policies besides OperatorPolicy; permissions belong in each function's role", n)
 	}
 	for name, want := range wantActions {
 		id := functionID(name)
@@ -956,4 +957,55 @@ func find(alarms map[string]obj, namespace, metric, dimension, target string) bo
 		}
 	}
 	return false
+}
+// wantOperatorActions is what migrationctl calls (shared/store/read.go and operator.go, and
+// cmd/migrationctl's stack and secret lookups), each on the one resource it touches.
+var wantOperatorActions = map[string]any{
+	"dynamodb:DescribeTable":               obj{"Fn::GetAtt": []any{"MappingTable", "Arn"}},
+	"dynamodb:GetItem":                     obj{"Fn::GetAtt": []any{"MappingTable", "Arn"}},
+	"dynamodb:BatchGetItem":                obj{"Fn::GetAtt": []any{"MappingTable", "Arn"}},
+	"dynamodb:Scan":                        obj{"Fn::GetAtt": []any{"MappingTable", "Arn"}},
+	"dynamodb:PutItem":                     obj{"Fn::GetAtt": []any{"MappingTable", "Arn"}},
+	"dynamodb:DeleteItem":                  obj{"Fn::GetAtt": []any{"MappingTable", "Arn"}},
+	"secretsmanager:GetSecretValue":        obj{"Ref": "SecretArn"},
+	"cloudformation:DescribeStacks":        obj{"Ref": "AWS::StackId"},
+	"cloudformation:DescribeStackResource": obj{"Ref": "AWS::StackId"},
+	"lambda:GetFunctionConfiguration":      obj{"Fn::GetAtt": []any{"LinkFunction", "Arn"}},
+}
+
+func TestOperatorPolicyIsExactlyWhatMigrationctlNeeds(t *testing.T) {
+	tpl := cfn(t)
+	p := resource(t, tpl, "OperatorPolicy", "AWS::IAM::ManagedPolicy")
+	for _, k := range []string{"Roles", "Users", "Groups"} {
+		if get(p, "Properties", k) != nil {
+			t.Errorf("OperatorPolicy is attached to %s: the studio attaches it to its operators", k)
+		}
+	}
+	got := map[string]any{}
+	stmts, _ := get(p, "Properties", "PolicyDocument", "Statement").([]any)
+	for _, s := range stmts {
+		s, _ := s.(obj)
+		if s["Effect"] != "Allow" || s["NotAction"] != nil || s["NotResource"] != nil || s["Condition"] != nil {
+			t.Errorf("statement %v: want plain Allow statements", s["Sid"])
+		}
+		res := s["Resource"]
+		if l, ok := res.([]any); ok && len(l) == 1 {
+			res = l[0]
+		}
+		for _, a := range stringList(s["Action"]) {
+			if _, dup := got[a]; dup {
+				t.Errorf("%s is granted twice", a)
+			}
+			got[a] = res
+		}
+	}
+	gotJSON, _ := json.MarshalIndent(got, "", "  ")
+	wantJSON, _ := json.MarshalIndent(wantOperatorActions, "", "  ")
+	if !bytes.Equal(gotJSON, wantJSON) {
+		t.Errorf("OperatorPolicy grants\n%s\nwant exactly\n%s", gotJSON, wantJSON)
+	}
+	outputs, _ := tpl["Outputs"].(obj)
+	if refs := refsTo(get(outputs, "OperatorPolicyArn", "Value"), map[string]bool{"OperatorPolicy": true}); len(refs) != 1 {
+		t.Errorf("output OperatorPolicyArn = %v, want the policy's ARN (Ref OperatorPolicy)", get(outputs, "OperatorPolicyArn"))
+	}
 }

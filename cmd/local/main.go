@@ -21,6 +21,7 @@ import (
 	"github.com/tossgame/migration-server/shared/config"
 	"github.com/tossgame/migration-server/shared/dev/devenv"
 	"github.com/tossgame/migration-server/shared/dev/localserver"
+	"github.com/tossgame/migration-server/shared/dev/localstate"
 )
 
 type settings struct {
@@ -28,6 +29,7 @@ type settings struct {
 	page                              string // where the mini-app page is served
 	origins                           *localserver.Origins
 	log                               io.Writer // where logs go; nil: stderr
+	stateFile                         string    // where `migrationctl --local` finds this stack; "" writes none
 }
 
 func main() {
@@ -39,6 +41,8 @@ func main() {
 	flag.StringVar(&s.basicAuth, "basic-auth", envOr("UNLINK_BASIC_AUTH", devenv.DefaultBasicAuth), "the unlink callback's Basic Auth value")
 	allowed := flag.String("allowed-origins", os.Getenv("ALLOWED_ORIGINS"),
 		"exact browser origins allowed by CORS besides the mini-app page's, comma-separated (the template's AllowedOrigins)")
+	statePath, _ := localstate.Path(os.Getenv)
+	flag.StringVar(&s.stateFile, "state-file", statePath, "where to record this stack's endpoints for `migrationctl --local` (empty: nowhere)")
 	flag.Parse()
 	var err error
 	if s.origins, err = localserver.ParseOrigins(*allowed); err != nil {
@@ -120,6 +124,13 @@ func run(ctx context.Context, s settings, out *os.File, ready chan<- endpoints) 
 	}
 	fmt.Fprint(out, Banner(at.API, at.Sandbox, stack.Moto.Endpoint, stack.Moto.SQSEndpoint(), stack.Table, s.basicAuth))
 	fmt.Fprint(out, EventsBanner(stack.Events.Bus, stack.Events.QueueURL))
+	if s.stateFile != "" {
+		if err := localstate.Write(s.stateFile, localState(at.API, stack)); err != nil {
+			log.Warn("migrationctl --local will not find this stack", "stateFile", s.stateFile, "error", err)
+		} else {
+			defer localstate.Remove(s.stateFile, os.Getpid())
+		}
+	}
 	if ready != nil {
 		ready <- at
 	}
@@ -134,6 +145,17 @@ func run(ctx context.Context, s settings, out *os.File, ready chan<- endpoints) 
 	defer cancel()
 	fmt.Fprintln(out, "\nstopping: server, Toss simulator, moto_server")
 	return srv.Shutdown(shutdown)
+}
+
+// localState is where this stack's parts are, for `migrationctl --local`.
+func localState(base string, stack *devenv.Stack) localstate.State {
+	return localstate.State{
+		PID: os.Getpid(), API: base, Region: devenv.Region,
+		DynamoDB: stack.Moto.Endpoint, SecretsManager: stack.Moto.Secrets, SQS: stack.Moto.SQSEndpoint(),
+		EventQueueURL: stack.Events.QueueURL,
+		Table:         stack.Table, SecretID: stack.SecretID,
+		TossAPI: stack.Sim.APIURL(), TossCAFile: stack.CAFile, Sandbox: stack.Sim.SandboxURL(),
+	}
 }
 
 // Banner is what `make run` prints: where things are, and a walk-through that works as printed.
