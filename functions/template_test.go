@@ -68,6 +68,7 @@ var wantActions = map[string][]string{
 	// Lambda's stream poller acts with the function's role; the DLQ record too.
 	"events": {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams",
 		"events:PutEvents", "sqs:SendMessage"},
+	"certcheck": {"secretsmanager:GetSecretValue"},
 }
 
 // busArn is the bus the stack creates, or the one named by EventBusName.
@@ -958,6 +959,7 @@ func find(alarms map[string]obj, namespace, metric, dimension, target string) bo
 	}
 	return false
 }
+
 // wantOperatorActions is what migrationctl calls (shared/store/read.go and operator.go, and
 // cmd/migrationctl's stack and secret lookups), each on the one resource it touches.
 var wantOperatorActions = map[string]any{
