@@ -87,7 +87,7 @@ func TestTheMiniAppPageLinksAndUnlinksInARealBrowser(t *testing.T) {
 	if !strings.Contains(string(banner), pageOrigin) {
 		t.Fatalf("the banner does not name the page %s:\n%s", pageOrigin, banner)
 	}
-	out, err := exec.Command("node", "testdata/browser.mjs", pw, chromium, pageOrigin+"/", "false").CombinedOutput()
+	out, err := exec.Command("node", "testdata/browser.mjs", pw, chromium, pageOrigin+"/", "true").CombinedOutput()
 	if err != nil {
 		t.Fatalf("the browser run failed: %v\n%s\nserver log:\n%s", err, out, logs.String())
 	}
@@ -109,6 +109,12 @@ func TestTheMiniAppPageLinksAndUnlinksInARealBrowser(t *testing.T) {
 	} {
 		if !strings.Contains(got.Log, want) {
 			t.Errorf("the page's log lacks %q:\n%s", want, got.Log)
+		}
+	}
+	// The studio's events reached the page's own subscription, with the referrer Toss sent.
+	for _, want := range []string{"UserLinked", "UserUnlinked", `"referrer":"WITHDRAWAL_TOSS"`} {
+		if !strings.Contains(got.Events, want) {
+			t.Errorf("the page's events feed lacks %s:\n%s", want, got.Events)
 		}
 	}
 	// The browser asked API Gateway (here: its emulation) before each cross-origin POST.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 	"time"
@@ -19,6 +20,23 @@ func servePage(ctx context.Context, addr, base string, stack *devenv.Stack, basi
 	if err != nil {
 		return "", err
 	}
+	var feed func(context.Context) ([]json.RawMessage, error)
+	if stack.Events != nil {
+		// A subscriber of its own, so the page takes nothing from the queue migrationctl reads.
+		queue, err := stack.Events.Subscribe(ctx, "page")
+		if err != nil {
+			ln.Close()
+			return "", err
+		}
+		feed = func(ctx context.Context) ([]json.RawMessage, error) {
+			got, err := stack.Events.ReceiveFrom(ctx, queue)
+			out := make([]json.RawMessage, len(got))
+			for i, d := range got {
+				out[i] = json.RawMessage(d.Body)
+			}
+			return out, err
+		}
+	}
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: miniapp.Handler(miniapp.Config{
 		API: base,
 		AppLogin: func(_ context.Context, userKey int64) (string, string, error) {
@@ -26,6 +44,7 @@ func servePage(ctx context.Context, addr, base string, stack *devenv.Stack, basi
 		},
 		Callback:  base + routes.Unlink.Path,
 		BasicAuth: basicAuth,
+		Events:    feed,
 	})}
 	go srv.Serve(ln) // ends with Shutdown below
 	go func() {

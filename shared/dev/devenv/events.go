@@ -66,6 +66,7 @@ type EventsStack struct {
 	SQS       *sqs.Client
 	Poller    *streams.Poller
 
+	eb   *eventbridge.Client
 	stop context.CancelFunc
 	done sync.WaitGroup
 }
@@ -85,24 +86,9 @@ func (s *Stack) startEvents(ctx context.Context, opt Options, log *slog.Logger) 
 			return fmt.Errorf("create event bus: %w", err)
 		}
 	}
-	q, err := ev.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(ev.Bus + "-events")})
-	if err != nil {
-		return fmt.Errorf("create queue: %w", err)
-	}
-	ev.QueueURL = aws.ToString(q.QueueUrl)
-	attrs, err := ev.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl,
-		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
-	if err != nil {
-		return fmt.Errorf("queue attributes: %w", err)
-	}
-	rule := aws.String(ev.Bus + "-to-queue")
-	pattern, _ := json.Marshal(map[string][]string{"source": {publish.Source}})
-	if _, err := eb.PutRule(ctx, &eventbridge.PutRuleInput{Name: rule, EventBusName: &ev.Bus, EventPattern: aws.String(string(pattern))}); err != nil {
-		return fmt.Errorf("put rule: %w", err)
-	}
-	if _, err := eb.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: rule, EventBusName: &ev.Bus,
-		Targets: []ebtypes.Target{{Id: aws.String("queue"), Arn: aws.String(attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)])}}}); err != nil {
-		return fmt.Errorf("put targets: %w", err)
+	ev.eb = eb
+	if ev.QueueURL, err = ev.Subscribe(ctx, "events"); err != nil {
+		return err
 	}
 
 	// The handler functions/events runs, wired as its main wires it.
@@ -122,6 +108,33 @@ func (s *Stack) startEvents(ctx context.Context, opt Options, log *slog.Logger) 
 	}()
 	s.Events = ev
 	return nil
+}
+
+// Subscribe gives a subscriber a queue of its own, name, with a rule from the bus matching every
+// event of source toss-migration, as a studio's backend subscribes; it returns the queue's URL.
+func (e *EventsStack) Subscribe(ctx context.Context, name string) (string, error) {
+	q, err := e.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(e.Bus + "-" + name)})
+	if err != nil {
+		return "", fmt.Errorf("create queue: %w", err)
+	}
+	attrs, err := e.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl,
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		return "", fmt.Errorf("queue attributes: %w", err)
+	}
+	rule := aws.String(e.Bus + "-to-" + name)
+	if name == "events" {
+		rule = aws.String(e.Bus + "-to-queue")
+	}
+	pattern, _ := json.Marshal(map[string][]string{"source": {publish.Source}})
+	if _, err := e.eb.PutRule(ctx, &eventbridge.PutRuleInput{Name: rule, EventBusName: &e.Bus, EventPattern: aws.String(string(pattern))}); err != nil {
+		return "", fmt.Errorf("put rule: %w", err)
+	}
+	if _, err := e.eb.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: rule, EventBusName: &e.Bus,
+		Targets: []ebtypes.Target{{Id: aws.String("queue"), Arn: aws.String(attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)])}}}); err != nil {
+		return "", fmt.Errorf("put targets: %w", err)
+	}
+	return aws.ToString(q.QueueUrl), nil
 }
 
 // Close stops the poller.
@@ -163,7 +176,12 @@ type Delivered struct {
 // Receive takes what is in the queue now (up to 10 messages, without waiting: a long poll would
 // hold the proxy's single lane) and deletes it.
 func (e *EventsStack) Receive(ctx context.Context) ([]Delivered, error) {
-	out, err := e.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &e.QueueURL, MaxNumberOfMessages: 10})
+	return e.ReceiveFrom(ctx, e.QueueURL)
+}
+
+// ReceiveFrom is Receive on another subscriber's queue (see Subscribe).
+func (e *EventsStack) ReceiveFrom(ctx context.Context, queueURL string) ([]Delivered, error) {
+	out, err := e.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &queueURL, MaxNumberOfMessages: 10})
 	if err != nil {
 		return nil, fmt.Errorf("receive: %w", err)
 	}
@@ -179,7 +197,7 @@ func (e *EventsStack) Receive(ctx context.Context) ([]Delivered, error) {
 		del = append(del, sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), ReceiptHandle: m.ReceiptHandle})
 	}
 	if len(del) > 0 {
-		if _, err := e.SQS.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: &e.QueueURL, Entries: del}); err != nil {
+		if _, err := e.SQS.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: &queueURL, Entries: del}); err != nil {
 			return nil, fmt.Errorf("delete received: %w", err)
 		}
 	}
