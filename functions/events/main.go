@@ -20,6 +20,6 @@ func main() {
 	aws, err := awsenv.Load(context.Background())
 	lambdarun.Check(err)
 
-	p := &publish.Publisher{EventBridge: publish.NewClient(aws), Bus: cfg.EventBus, Log: log}
+	p := &publish.Publisher{EventBridge: publish.NewClient(aws), Bus: cfg.EventBus, Log: log, Namespace: cfg.MetricsNamespace}
 	lambdarun.Start(p.Handle)
 }

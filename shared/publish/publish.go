@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+
+	"github.com/tossgame/migration-server/shared/metrics"
 )
 
 // EventBridge is the part of the SDK client the publisher uses.
@@ -39,6 +41,9 @@ type Publisher struct {
 	EventBridge EventBridge
 	Bus         string
 	Log         *slog.Logger
+	// Namespace, when set, has each batch's log line carry EventsPublished{DetailType} and
+	// EventsFailed as EMF (shared/metrics); the dashboard and the alarms read them.
+	Namespace string
 }
 
 // Handle is the stream function's handler. It publishes the batch's events in stream order, at
@@ -47,6 +52,7 @@ type Publisher struct {
 // a user's later event never overtakes an earlier one. Entries of a failed call that did succeed
 // are published again on the retry, with the same eventId (at-least-once).
 func (p *Publisher) Handle(ctx context.Context, batch events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+	ctx, set := metrics.With(ctx)
 	recs := batch.Records
 	failAt := -1
 	var entries []types.PutEventsRequestEntry
@@ -64,6 +70,9 @@ func (p *Publisher) Handle(ctx context.Context, batch events.DynamoDBEvent) (eve
 			return false
 		}
 		published += len(entries)
+		for _, e := range entries {
+			metrics.EventPublished(ctx, aws.ToString(e.DetailType))
+		}
 		entries, from = nil, nil
 		return true
 	}
@@ -103,7 +112,15 @@ func (p *Publisher) Handle(ctx context.Context, batch events.DynamoDBEvent) (eve
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.DynamoDBBatchItemFailure{ItemIdentifier: r.Change.SequenceNumber})
 		}
 	}
-	p.logger().InfoContext(ctx, "stream batch", "records", len(recs), "published", published, "failed", len(resp.BatchItemFailures))
+	for range resp.BatchItemFailures {
+		metrics.EventFailed(ctx)
+	}
+	attrs := []slog.Attr{slog.Int("records", len(recs)), slog.Int("published", published), slog.Int("failed", len(resp.BatchItemFailures))}
+	if p.Namespace == "" {
+		p.logger().LogAttrs(ctx, slog.LevelInfo, "stream batch", attrs...)
+	} else {
+		set.Log(ctx, p.logger(), slog.LevelInfo, "stream batch", p.Namespace, nil, attrs...)
+	}
 	return resp, nil
 }
 

@@ -1,6 +1,7 @@
 package publish
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+
+	"github.com/tossgame/migration-server/shared/metrics/emftest"
 )
 
 // fakeBus accepts PutEvents calls; fail decides, per call and entry, whether an entry fails
@@ -225,5 +228,34 @@ func TestAnEmptyOrEventlessBatchCallsNothing(t *testing.T) {
 	}
 	if len(bus.calls) != 0 {
 		t.Fatalf("%d calls", len(bus.calls))
+	}
+}
+
+// With a namespace, each batch's log line counts what was published, by detail type, and what
+// failed, as EMF that CloudWatch extracts.
+func TestABatchCountsWhatItPublishedAndWhatFailedAsMetrics(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	bus := &fakeBus{fail: func(call, entry int) bool { return call == 1 && entry == 2 }}
+	p := &Publisher{EventBridge: bus, Bus: "the-bus", Log: slog.New(slog.NewJSONHandler(&logs, nil)), Namespace: "Test"}
+	resp, err := p.Handle(context.Background(), batch(50)) // 25 events: the second call fails at its third
+	if err != nil || len(resp.BatchItemFailures) == 0 {
+		t.Fatalf("%v %v", failures(resp), err)
+	}
+	got, err := emftest.ParseLog(logs.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var published, failed float64
+	for _, d := range got {
+		switch d.Name {
+		case "EventsPublished":
+			published += d.Value
+		case "EventsFailed":
+			failed += d.Value
+		}
+	}
+	if published != 10 || failed != float64(len(resp.BatchItemFailures)) {
+		t.Errorf("EventsPublished %v, EventsFailed %v; want 10 and %d\n%s", published, failed, len(resp.BatchItemFailures), logs.String())
 	}
 }
