@@ -60,7 +60,7 @@ type evenv struct {
 func startEvents(t *testing.T, opt devenv.Options, tweak func(*config.Config), link func(config.Config, *slog.Logger, *devenv.Stack) httpapi.Handler) *evenv {
 	t.Helper()
 	opt.Events = true
-	logs := &syncBuffer{}
+	logs := &devenv.SyncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opt.EventsLog = log
 	if opt.Moto == nil {

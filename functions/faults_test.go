@@ -115,7 +115,7 @@ type fx struct {
 	log      *slog.Logger
 	store    *store.Table
 	sharedDB *dynamodb.Client // the shared moto_server, past the faulted proxy
-	logs     *syncBuffer
+	logs     *devenv.SyncBuffer
 
 	status, link, unlink httpapi.Handler
 
@@ -134,7 +134,7 @@ func newFx(t *testing.T, tweak func(*config.Config)) *fx {
 	}
 	t.Cleanup(stack.Close)
 	e := &fx{t: t, stack: stack, moto: m, secret: name, store: store.New(stack.DB, stack.Table),
-		sharedDB: devenv.TestMoto(t).DynamoDB(), logs: &syncBuffer{}}
+		sharedDB: devenv.TestMoto(t).DynamoDB(), logs: &devenv.SyncBuffer{}}
 	e.cfg = stack.Config()
 	// Keep decrypted fields, so that personal data flows through the code the log check watches.
 	e.cfg.Keep = []string{"name", "phone", "birthday", "ci"}

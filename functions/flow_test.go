@@ -1,7 +1,6 @@
 package functions_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/tossgame/migration-server/shared/config"
@@ -29,31 +27,14 @@ type env struct {
 	stack *devenv.Stack
 	srv   *httptest.Server
 	store *store.Table
-	logs  *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs  *devenv.SyncBuffer
 }
 
 func start(t *testing.T, opt devenv.Options, tweak func(*config.Config)) *env {
 	t.Helper()
 	stack := devenv.ForTest(t, opt)
 	cfg := stack.Config()
-	logs := &syncBuffer{}
+	logs := &devenv.SyncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if tweak != nil {
 		tweak(&cfg)

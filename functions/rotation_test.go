@@ -165,7 +165,7 @@ func TestRotatingTheCertificateAndTheBasicAuthInAWarmProcessFailsNoRequest(t *te
 	stack := devenv.ForTest(t, devenv.Options{})
 	cfg := stack.Config()
 	cfg.SecretTTL = 0 // every request past a fetch refreshes; readAfterChange says when a change is in
-	logs := &syncBuffer{}
+	logs := &devenv.SyncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	linkSrc, unlinkSrc := newCountingSource(stack.SM), newCountingSource(stack.SM)
 	link := devenv.Link(cfg, log, stack.DB, linkSrc)

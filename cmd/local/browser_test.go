@@ -8,8 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/tossgame/migration-server/shared/dev/devenv"
 )
 
 // playwrightVersion is the npm playwright-core the browser test drives Chromium with; it is
@@ -57,28 +58,11 @@ func playwright(t *testing.T) string {
 	return dir
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // The local mini-app page, in headless Chromium on its own origin: the guide's flow links the
 // player across origins (a real CORS preflight), and Toss's disconnect unlinks them.
 func TestTheMiniAppPageLinksAndUnlinksInARealBrowser(t *testing.T) {
 	chromium, pw := chromiumPath(t), playwright(t)
-	logs := &lockedBuffer{}
+	logs := &devenv.SyncBuffer{}
 	_, at, banner := startLocal(t, func(s *settings) {
 		s.page = "127.0.0.1:0"
 		s.log = logs

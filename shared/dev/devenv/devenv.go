@@ -62,7 +62,7 @@ type Moto struct {
 	// two different servers.
 	SecretsProxy *Proxy
 	cmd          *exec.Cmd
-	log          *syncBuffer
+	log          *SyncBuffer
 	dynamoDB     DynamoDBSource   // what answers behind Proxy
 	ddb          *ddblocal.Server // a DynamoDB Local this Moto started, stopped by Close
 }
@@ -120,7 +120,7 @@ var errPortTaken = errors.New("the port was taken before moto_server bound it")
 
 func (m *Moto) startOn(ctx context.Context, bin string, port int) error {
 	m.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", port)
-	m.log = &syncBuffer{}
+	m.log = &SyncBuffer{}
 	m.cmd = exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
 	m.cmd.Stdout, m.cmd.Stderr = m.log, m.log
 	// Its own process group, killed with us even if we die without cleaning up.
@@ -153,19 +153,20 @@ func (m *Moto) startOn(ctx context.Context, bin string, port int) error {
 	}
 }
 
-// syncBuffer collects a process's output while it is read.
-type syncBuffer struct {
+// SyncBuffer collects what several goroutines write (a process's output, a logger's lines)
+// while it is read.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
